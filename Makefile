@@ -1,0 +1,35 @@
+# `make demo` and `make test` work on a fresh clone: each (re)creates .venv from
+# pyproject.toml when pyproject.toml is newer than the venv's stamp.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	@echo '$$ netpol-doctor diagnose monitoring/prometheus-0 shop/api --port 9090 --snapshot examples/cluster'
+	-@$(BIN)/netpol-doctor diagnose monitoring/prometheus-0 shop/api --port 9090 --snapshot examples/cluster; \
+	  rc=$$?; if [ $$rc -eq 2 ]; then exit 2; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	@echo "No benchmarks yet: the scale issue adds them (see README)."
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

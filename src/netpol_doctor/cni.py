@@ -1,0 +1,88 @@
+"""Which network plugin enforces policy, from the DaemonSets and pods in the input
+(SEMANTICS.md §6), and the implementation-defined behaviour that follows from it.
+Imports `model`, `selectors`, `snapshot`, `engine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .engine import Semantics
+from .model import ObjectRef
+from .selectors import Tri
+from .snapshot import Snapshot
+
+__all__ = ["KNOWN_CNIS", "CniInfo", "detect_cni", "semantics_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class CniProfile:
+    name: str
+    enforces: Tri  # does it enforce networking.k8s.io/v1 NetworkPolicy at all
+    ipblock_pod_ips: Tri  # NP-51
+    ipblock_node_ips: Tri  # NP-92 / CIL-31
+    #: name prefixes of the agent DaemonSet or its pods
+    agents: tuple[str, ...]
+
+
+# Order matters: the policy engine wins over the IPAM/routing plugin (CNI-20), so
+# enforcing engines are listed first and the first hit is the enforcer.
+KNOWN_CNIS: tuple[CniProfile, ...] = (
+    CniProfile("cilium", Tri.YES, Tri.NO, Tri.NO, ("cilium",)),
+    CniProfile("gke-dataplane-v2", Tri.YES, Tri.NO, Tri.NO, ("anetd",)),
+    CniProfile("canal", Tri.YES, Tri.YES, Tri.YES, ("canal",)),
+    CniProfile("calico", Tri.YES, Tri.YES, Tri.YES, ("calico-node",)),
+    CniProfile("antrea", Tri.YES, Tri.YES, Tri.YES, ("antrea-agent",)),
+    CniProfile("weave", Tri.YES, Tri.YES, Tri.YES, ("weave-net",)),
+    CniProfile("kube-router", Tri.YES, Tri.YES, Tri.YES, ("kube-router",)),
+    CniProfile("azure-npm", Tri.YES, Tri.YES, Tri.YES, ("azure-npm",)),
+    CniProfile("kube-network-policies", Tri.YES, Tri.YES, Tri.YES, ("kube-network-policies",)),
+    # Enforces only with --enable-network-policy=true on its node agent (CNI-7).
+    CniProfile("aws-vpc-cni", Tri.UNKNOWN, Tri.YES, Tri.YES, ("aws-node",)),
+    CniProfile("flannel", Tri.NO, Tri.UNKNOWN, Tri.UNKNOWN, ("kube-flannel", "flannel")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CniInfo:
+    profile: CniProfile | None
+    evidence: tuple[ObjectRef, ...] = ()
+    forced: bool = False  # given with --cni, not detected
+
+    @property
+    def name(self) -> str | None:
+        return self.profile.name if self.profile else None
+
+
+def detect_cni(snapshot: Snapshot) -> CniInfo:
+    """First enforcing agent found among DaemonSets, then among pods (any namespace)."""
+    names: list[tuple[str, ObjectRef]] = [
+        (w.ref.name, w.ref) for w in snapshot.workloads if w.ref.kind == "DaemonSet"
+    ]
+    names += [
+        (p.owner[1] if p.owner else p.name, p.ref) for p in snapshot.pods if not p.is_template
+    ]
+    for profile in KNOWN_CNIS:
+        hits = tuple(ref for name, ref in names if name.startswith(profile.agents))
+        if hits:
+            if profile.name == "aws-vpc-cni" and _aws_policy_agent_enabled(snapshot):
+                profile = CniProfile("aws-vpc-cni", Tri.YES, Tri.YES, Tri.YES, profile.agents)
+            return CniInfo(profile, hits[:3])
+    return CniInfo(None)
+
+
+def _aws_policy_agent_enabled(snapshot: Snapshot) -> bool:
+    return any(
+        w.ref.name == "aws-node" and "--enable-network-policy=true" in w.container_args
+        for w in snapshot.workloads
+    )
+
+
+def profile_named(name: str) -> CniProfile | None:
+    return next((p for p in KNOWN_CNIS if p.name == name), None)
+
+
+def semantics_for(info: CniInfo) -> Semantics:
+    if info.profile is None:
+        return Semantics()
+    return Semantics(info.profile.ipblock_pod_ips, info.profile.ipblock_node_ips, info.profile.name)

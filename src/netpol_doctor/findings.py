@@ -1,0 +1,72 @@
+"""Findings: the one structured type for input problems, lint results and diagnoses.
+
+Finding ids are a public contract (users grep and suppress them); every id in
+`CATALOG` has a page `docs/findings/<id>.md`. Imports only `model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .model import ObjectRef
+
+__all__ = ["CATALOG", "Finding", "Fix", "Severity"]
+
+
+class Severity(Enum):
+    ERROR = "error"  # decides the verdict, or input that cannot be used
+    WARNING = "warning"  # likely wrong, or makes a verdict uncertain
+    INFO = "info"  # context that helps read the answer
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A change printed for the user, never applied."""
+
+    summary: str
+    snippet: str | None = None  # YAML or a kubectl command
+    caution: str | None = None  # what else the fix would open
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    severity: Severity
+    message: str
+    objects: tuple[ObjectRef, ...] = ()
+    field: str | None = None  # field path inside the first object, e.g. spec.ingress[0]
+    fix: Fix | None = None
+
+
+#: id -> one-line summary. Keep in sync with docs/findings/ (a test checks).
+CATALOG: dict[str, str] = {
+    # input problems
+    "input-unreadable": "A path given with --snapshot could not be read.",
+    "input-malformed": "A file is not valid YAML or JSON; its other documents are still read.",
+    "input-invalid": "An object has a field of the wrong type or an impossible value.",
+    "input-duplicate": "The same object appears more than once in the input; the last one wins.",
+    "namespace-missing": "Objects refer to a namespace that is not in the input.",
+    "policy-invalid": "A NetworkPolicy the API server would reject: it does nothing in a cluster.",
+    "policy-warning": "A NetworkPolicy the API server admits with a warning.",
+    # diagnosis
+    "ingress-not-allowed": "The destination is ingress-isolated and no rule admits the traffic.",
+    "egress-not-allowed": "The source is egress-isolated and no rule admits the traffic.",
+    "port-unresolved": "The asked port does not exist on the destination.",
+    "service-no-endpoints": "The Service selects no pod: nothing answers, whatever the policy.",
+    "not-isolated": "No policy selects the pod in that direction: policy does not block it there.",
+    "default-deny-ingress": "A namespace-wide default deny isolates the pod for ingress.",
+    "default-deny-egress": "A namespace-wide default deny isolates the pod for egress.",
+    "namespace-labels-unknown": "A decision needs labels of a namespace that is not in the input.",
+    "ipblock-pod-ip": "Only an ipBlock could match a pod IP: fragile and CNI-dependent.",
+    "host-network": "A hostNetwork pod is not selected by NetworkPolicy; it acts as its node.",
+    "self-traffic": "A pod talking to itself: NetworkPolicy does not block it.",
+    "template-pod": "The answer is about a pod template: no live Pod of it is in the input.",
+    "own-node-egress": "Egress to the pod's own node is implementation-defined.",
+    "extended-policies-present": "Policies of other kinds exist that can decide this traffic.",
+    "reads-forbidden": "Part of the cluster could not be read; what depends on it is unknown.",
+}

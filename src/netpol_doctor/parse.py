@@ -1,0 +1,648 @@
+"""Manifest dicts -> model objects, with API-server defaults applied.
+
+Raw YAML/JSON stops here: nothing downstream sees a dict. Every problem becomes a
+`Finding` naming the file, document, object and field path; a bad object is dropped
+(or a bad field skipped) and parsing goes on. Imports `model`, `findings`,
+`validation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from ipaddress import ip_address, ip_network
+from typing import Any, TypeVar
+
+from .findings import Finding, Severity
+from .model import (
+    NAMESPACE_NAME_LABEL,
+    ContainerPort,
+    Direction,
+    Endpoints,
+    IPAddress,
+    IPBlock,
+    IPNetwork,
+    LabelSelector,
+    Namespace,
+    NetworkPolicy,
+    Node,
+    ObjectRef,
+    Operator,
+    Peer,
+    Pod,
+    PolicyPort,
+    Protocol,
+    Requirement,
+    Rule,
+    Service,
+    ServicePort,
+    Workload,
+)
+from .validation import Level, parse_cidr, validate_network_policy
+
+__all__ = [
+    "EXTENDED_KINDS",
+    "WORKLOAD_KINDS",
+    "Event",
+    "ExtendedObject",
+    "Origin",
+    "ParseResult",
+    "parse_object",
+    "parse_selector",
+]
+
+WORKLOAD_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
+)
+
+#: Kinds later issues evaluate; kept unparsed and counted. (apiVersion group, kind)
+EXTENDED_KINDS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("cilium.io", "CiliumNetworkPolicy"),
+        ("cilium.io", "CiliumClusterwideNetworkPolicy"),
+        ("projectcalico.org", "NetworkPolicy"),
+        ("projectcalico.org", "GlobalNetworkPolicy"),
+        ("crd.projectcalico.org", "NetworkPolicy"),
+        ("crd.projectcalico.org", "GlobalNetworkPolicy"),
+        ("policy.networking.k8s.io", "AdminNetworkPolicy"),
+        ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"),
+        ("policy.networking.k8s.io", "ClusterNetworkPolicy"),
+    }
+)
+
+#: Annotations never kept: they can carry whole manifests, Secrets included.
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    file: str | None = None
+    document: int | None = None  # 1-based, as a person counts documents
+    line: int | None = None
+    item: int | None = None  # index inside a kind: List
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedObject:
+    """A policy of a family not evaluated yet (Cilium, Calico, admin tiers)."""
+
+    ref: ObjectRef
+    api_group: str
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    ref: ObjectRef
+    reason: str
+    message: str
+    involved: ObjectRef | None
+    type: str | None = None
+    count: int = 1
+
+
+Parsed = (
+    Namespace | Pod | Service | Endpoints | NetworkPolicy | Node | Workload | ExtendedObject | Event
+)
+
+
+@dataclass
+class ParseResult:
+    obj: Parsed | None
+    kind: str
+    findings: list[Finding] = field(default_factory=list)
+    #: a NetworkPolicy the API server would reject (kept for `pod` and lint, never evaluated)
+    rejected: ObjectRef | None = None
+
+
+T = TypeVar("T")
+
+_TYPE_WORDS: dict[type, str] = {
+    dict: "a mapping",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    bool: "a boolean",
+}
+
+
+def _type_word(value: object) -> str:
+    if value is None:
+        return "null"
+    for t, word in _TYPE_WORDS.items():
+        if type(value) is t:
+            return word
+    return type(value).__name__
+
+
+class _Reader:
+    """Typed field access that records wrong types as findings instead of raising."""
+
+    def __init__(self, ref: ObjectRef) -> None:
+        self.ref = ref
+        self.findings: list[Finding] = []
+
+    def problem(self, path: str, message: str, severity: Severity = Severity.WARNING) -> None:
+        self.findings.append(Finding("input-invalid", severity, message, (self.ref,), path))
+
+    def get(self, obj: Any, key: str, kind: type[T], path: str, default: T) -> T:
+        if not isinstance(obj, dict):
+            return default
+        value = obj.get(key)
+        if value is None:
+            return default
+        # bool is an int in Python; a port of `true` is still the wrong type
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        self.problem(
+            f"{path}.{key}" if path else key,
+            f"expected {_TYPE_WORDS.get(kind, kind.__name__)}, got {_type_word(value)}; ignored",
+        )
+        return default
+
+    def labels(self, obj: Any, key: str, path: str) -> tuple[tuple[str, str], ...]:
+        raw = self.get(obj, key, dict, path, {})
+        out: list[tuple[str, str]] = []
+        for k, v in raw.items():
+            if isinstance(v, bool) or not isinstance(k, str):
+                self.problem(f"{path}.{key}", f"label {k!r}: value {v!r} is not a string")
+                continue
+            # YAML reads `version: 1` as an int; kubectl would refuse it, we keep its text.
+            out.append((k, v if isinstance(v, str) else str(v)))
+        return tuple(sorted(out))
+
+    def ip(self, value: Any, path: str) -> IPAddress | None:
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            return ip_address(value)
+        except ValueError:
+            self.problem(path, f"{value!r} is not an IP address; ignored")
+            return None
+
+
+def parse_selector(raw: Mapping[str, Any]) -> LabelSelector:
+    """A validated selector dict -> LabelSelector (SEL-2: all terms ANDed)."""
+    reqs: list[Requirement] = [
+        Requirement(str(k), Operator.IN, (str(v),), from_match_labels=True)
+        for k, v in (raw.get("matchLabels") or {}).items()
+    ]
+    for expr in raw.get("matchExpressions") or []:
+        reqs.append(
+            Requirement(
+                str(expr["key"]),
+                Operator(expr["operator"]),
+                tuple(str(v) for v in expr.get("values") or ()),
+            )
+        )
+    return LabelSelector(tuple(reqs))
+
+
+def _api_group(api_version: str) -> str:
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -> ParseResult:
+    """Parse one manifest. Never raises: problems come back as findings."""
+    if not isinstance(raw, dict):
+        ref = ObjectRef("?", None, "?", origin.file, origin.document, origin.line)
+        msg = f"expected a Kubernetes object (a mapping), got {_type_word(raw)}"
+        return ParseResult(None, "?", [Finding("input-invalid", Severity.ERROR, msg, (ref,))])
+    kind = raw.get("kind")
+    meta = raw.get("metadata")
+    kind_s = kind if isinstance(kind, str) else "?"
+    name = meta.get("name") if isinstance(meta, dict) else None
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    ref = ObjectRef(
+        kind_s,
+        namespace if isinstance(namespace, str) and namespace else None,
+        name if isinstance(name, str) and name else "?",
+        origin.file,
+        origin.document,
+        origin.line,
+    )
+    if not isinstance(kind, str) or not kind:
+        f = Finding("input-invalid", Severity.ERROR, "object has no kind", (ref,), "kind")
+        return ParseResult(None, "?", [f])
+    if ref.name == "?":
+        msg = "object has no metadata.name; skipped"
+        f = Finding("input-invalid", Severity.ERROR, msg, (ref,), "metadata.name")
+        return ParseResult(None, kind, [f])
+    api_version = raw.get("apiVersion")
+    group = _api_group(api_version) if isinstance(api_version, str) else ""
+    if (group, kind) in EXTENDED_KINDS:
+        return ParseResult(ExtendedObject(ref, group, raw), kind)
+    parser = _PARSERS.get(kind)
+    if parser is None or (kind == "NetworkPolicy" and group not in ("networking.k8s.io", "")):
+        return ParseResult(None, kind)
+    if ref.namespace is None and kind in _NAMESPACED:
+        ref = ObjectRef(kind, default_namespace, ref.name, ref.file, ref.document, ref.line)
+    reader = _Reader(ref)
+    try:
+        result = parser(raw, reader)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # The validators should have caught this; a plain message beats a traceback.
+        msg = f"could not be read ({type(exc).__name__}: {exc}); skipped"
+        reader.findings.append(Finding("input-invalid", Severity.ERROR, msg, (ref,)))
+        result = ParseResult(None, kind)
+    result.findings[:0] = reader.findings
+    return result
+
+
+def _ok(obj: Parsed, kind: str) -> ParseResult:
+    return ParseResult(obj, kind)
+
+
+def _parse_namespace(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    labels = dict(r.labels(raw.get("metadata"), "labels", "metadata"))
+    # NP-80: the API server sets this label on every Namespace; hand-written
+    # manifests lack it, the cluster will not.
+    labels.setdefault(NAMESPACE_NAME_LABEL, r.ref.name)
+    return _ok(Namespace(r.ref, tuple(sorted(labels.items()))), "Namespace")
+
+
+def _protocol(r: _Reader, value: Any, path: str) -> Protocol:
+    if value is None:
+        return Protocol.TCP
+    try:
+        return Protocol(value)
+    except ValueError:
+        r.problem(path, f"protocol {value!r} is not TCP, UDP or SCTP; read as TCP")
+        return Protocol.TCP
+
+
+def _container_ports(r: _Reader, spec: Any, path: str) -> tuple[ContainerPort, ...]:
+    ports: list[ContainerPort] = []
+    containers: list[tuple[str, Any]] = [
+        (f"{path}.containers[{i}]", c)
+        for i, c in enumerate(r.get(spec, "containers", list, path, []))
+    ]
+    # Sidecars (restartable init containers) serve ports like any container.
+    for i, c in enumerate(r.get(spec, "initContainers", list, path, [])):
+        if isinstance(c, dict) and c.get("restartPolicy") == "Always":
+            containers.append((f"{path}.initContainers[{i}]", c))
+    for cpath, c in containers:
+        cname = r.get(c, "name", str, cpath, "")
+        for j, p in enumerate(r.get(c, "ports", list, cpath, [])):
+            ppath = f"{cpath}.ports[{j}]"
+            number = r.get(p, "containerPort", int, ppath, 0)
+            if not 1 <= number <= 65535:
+                r.problem(f"{ppath}.containerPort", f"port {number} is out of range 1-65535")
+                continue
+            pname = r.get(p, "name", str, ppath, "") or None
+            proto = _protocol(r, p.get("protocol") if isinstance(p, dict) else None, ppath)
+            ports.append(ContainerPort(pname, number, proto, cname))
+    return tuple(ports)
+
+
+def _pod_from_template(
+    r: _Reader, meta: Any, spec: Any, path: str, ref: ObjectRef, template_of: ObjectRef | None
+) -> Pod:
+    annotations = tuple(
+        sorted(
+            (k, v)
+            for k, v in r.get(meta, "annotations", dict, f"{path}metadata", {}).items()
+            if isinstance(k, str) and isinstance(v, str) and k not in _DROPPED_ANNOTATIONS
+        )
+    )
+    containers = r.get(spec, "containers", list, f"{path}spec", [])
+    return Pod(
+        ref=ref,
+        labels=r.labels(meta, "labels", f"{path}metadata"),
+        host_network=r.get(spec, "hostNetwork", bool, f"{path}spec", False),
+        node_name=r.get(spec, "nodeName", str, f"{path}spec", "") or None,
+        ports=_container_ports(r, spec, f"{path}spec"),
+        template_of=template_of,
+        service_account=r.get(spec, "serviceAccountName", str, f"{path}spec", "") or None,
+        automount_token=r.get(spec, "automountServiceAccountToken", bool, f"{path}spec", True),
+        annotations=annotations,
+        container_names=tuple(
+            c["name"] for c in containers if isinstance(c, dict) and isinstance(c.get("name"), str)
+        ),
+    )
+
+
+def _parse_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    meta, spec, status = raw.get("metadata"), raw.get("spec"), raw.get("status")
+    pod = _pod_from_template(r, meta, spec, "", r.ref, None)
+    ips: list[IPAddress] = []
+    for i, entry in enumerate(r.get(status, "podIPs", list, "status", [])):
+        ip = r.ip(entry.get("ip") if isinstance(entry, dict) else None, f"status.podIPs[{i}]")
+        if ip is not None and ip not in ips:
+            ips.append(ip)
+    first = r.ip(r.get(status, "podIP", str, "status", ""), "status.podIP")
+    if first is not None and first not in ips:
+        ips.insert(0, first)
+    owner = None
+    for o in r.get(meta, "ownerReferences", list, "metadata", []):
+        if isinstance(o, dict) and o.get("controller") and isinstance(o.get("name"), str):
+            owner = (str(o.get("kind")), o["name"])
+    statuses = [s for s in r.get(status, "containerStatuses", list, "status", []) if s]
+    waiting = tuple(
+        s["state"]["waiting"].get("reason", "")
+        for s in statuses
+        if isinstance(s, dict)
+        and isinstance(s.get("state"), dict)
+        and isinstance(s["state"].get("waiting"), dict)
+    )
+    pod = replace(
+        pod,
+        ips=tuple(ips),
+        host_ip=r.ip(r.get(status, "hostIP", str, "status", ""), "status.hostIP"),
+        phase=r.get(status, "phase", str, "status", "") or None,
+        owner=owner,
+        ready=all(bool(s.get("ready")) for s in statuses if isinstance(s, dict))
+        if statuses
+        else None,
+        restarts=sum(int(s.get("restartCount") or 0) for s in statuses if isinstance(s, dict)),
+        waiting_reasons=tuple(w for w in waiting if w),
+    )
+    return _ok(pod, "Pod")
+
+
+def _parse_service(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    spec = raw.get("spec")
+    selector_raw = r.get(spec, "selector", dict, "spec", {})
+    selector = r.labels(spec, "selector", "spec") if selector_raw else None
+    ports: list[ServicePort] = []
+    for i, p in enumerate(r.get(spec, "ports", list, "spec", [])):
+        path = f"spec.ports[{i}]"
+        number = r.get(p, "port", int, path, 0)
+        if not 1 <= number <= 65535:
+            r.problem(f"{path}.port", f"port {number} is out of range 1-65535")
+            continue
+        target: Any = p.get("targetPort") if isinstance(p, dict) else None
+        if target is None or isinstance(target, bool) or not isinstance(target, int | str):
+            target = number  # API default: targetPort = port
+        elif isinstance(target, str) and target.isdigit():
+            target = int(target)
+        ports.append(
+            ServicePort(
+                r.get(p, "name", str, path, "") or None,
+                number,
+                target,
+                _protocol(r, p.get("protocol") if isinstance(p, dict) else None, path),
+                r.get(p, "nodePort", int, path, 0) or None,
+            )
+        )
+    svc = Service(
+        ref=r.ref,
+        selector=selector,
+        ports=tuple(ports),
+        type=r.get(spec, "type", str, "spec", "ClusterIP"),
+        external_traffic_policy=r.get(spec, "externalTrafficPolicy", str, "spec", "") or None,
+        cluster_ips=tuple(
+            str(x) for x in r.get(spec, "clusterIPs", list, "spec", []) if isinstance(x, str)
+        )
+        or tuple(x for x in [r.get(spec, "clusterIP", str, "spec", "")] if x),
+    )
+    return _ok(svc, "Service")
+
+
+def _endpoint_ports(
+    r: _Reader, items: list[Any], path: str
+) -> tuple[tuple[str | None, int, Protocol], ...]:
+    out = []
+    for i, p in enumerate(items):
+        number = r.get(p, "port", int, f"{path}[{i}]", 0)
+        if number:
+            proto = _protocol(r, p.get("protocol") if isinstance(p, dict) else None, path)
+            out.append((r.get(p, "name", str, f"{path}[{i}]", "") or None, number, proto))
+    return tuple(out)
+
+
+def _parse_endpoints(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    addresses: list[IPAddress] = []
+    pods: list[str] = []
+    ports: list[tuple[str | None, int, Protocol]] = []
+    for i, subset in enumerate(r.get(raw, "subsets", list, "", [])):
+        spath = f"subsets[{i}]"
+        for j, a in enumerate(r.get(subset, "addresses", list, spath, [])):
+            ip = r.ip(a.get("ip") if isinstance(a, dict) else None, f"{spath}.addresses[{j}].ip")
+            if ip is not None:
+                addresses.append(ip)
+            target = a.get("targetRef") if isinstance(a, dict) else None
+            if isinstance(target, dict) and target.get("kind") == "Pod":
+                pods.append(str(target.get("name")))
+        ports.extend(_endpoint_ports(r, r.get(subset, "ports", list, spath, []), f"{spath}.ports"))
+    ep = Endpoints(r.ref, r.ref.name, tuple(addresses), tuple(pods), tuple(ports))
+    return _ok(ep, "Endpoints")
+
+
+def _parse_endpoint_slice(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    labels = dict(r.labels(raw.get("metadata"), "labels", "metadata"))
+    service = labels.get("kubernetes.io/service-name")
+    if not service:
+        return ParseResult(None, "EndpointSlice")
+    addresses: list[IPAddress] = []
+    pods: list[str] = []
+    for i, e in enumerate(r.get(raw, "endpoints", list, "", [])):
+        for a in r.get(e, "addresses", list, f"endpoints[{i}]", []):
+            ip = r.ip(a, f"endpoints[{i}].addresses")
+            if ip is not None:
+                addresses.append(ip)
+        target = e.get("targetRef") if isinstance(e, dict) else None
+        if isinstance(target, dict) and target.get("kind") == "Pod":
+            pods.append(str(target.get("name")))
+    ports = _endpoint_ports(r, r.get(raw, "ports", list, "", []), "ports")
+    return _ok(Endpoints(r.ref, service, tuple(addresses), tuple(pods), ports), "EndpointSlice")
+
+
+def _parse_node(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    spec, status = raw.get("spec"), raw.get("status")
+    addresses: list[IPAddress] = []
+    for i, a in enumerate(r.get(status, "addresses", list, "status", [])):
+        if isinstance(a, dict) and a.get("type") in ("InternalIP", "ExternalIP"):
+            ip = r.ip(a.get("address"), f"status.addresses[{i}].address")
+            if ip is not None:
+                addresses.append(ip)
+    cidrs: list[IPNetwork] = []
+    raw_cidrs = r.get(spec, "podCIDRs", list, "spec", []) or [
+        r.get(spec, "podCIDR", str, "spec", "")
+    ]
+    for c in raw_cidrs:
+        if isinstance(c, str) and c:
+            try:
+                cidrs.append(ip_network(c, strict=False))
+            except ValueError:
+                r.problem("spec.podCIDRs", f"{c!r} is not a CIDR; ignored")
+    info = r.get(status, "nodeInfo", dict, "status", {})
+    node = Node(
+        r.ref,
+        r.labels(raw.get("metadata"), "labels", "metadata"),
+        tuple(addresses),
+        tuple(cidrs),
+        info.get("kubeletVersion") if isinstance(info.get("kubeletVersion"), str) else None,
+    )
+    return _ok(node, "Node")
+
+
+def _parse_workload(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    kind = r.ref.kind
+    spec = raw.get("spec")
+    path = "spec"
+    if kind == "CronJob":
+        spec = r.get(r.get(spec, "jobTemplate", dict, "spec", {}), "spec", dict, "", {})
+        path = "spec.jobTemplate.spec"
+    selector: LabelSelector | None = None
+    sel_raw = r.get(spec, "selector", dict, path, {})
+    if sel_raw:
+        from .validation import validate_label_selector
+
+        errors = [v for v in validate_label_selector(sel_raw, f"{path}.selector")]
+        if errors:
+            for v in errors:
+                r.problem(v.path, v.message)
+        else:
+            selector = parse_selector(sel_raw)
+    template = r.get(spec, "template", dict, path, {})
+    pod: Pod | None = None
+    if template:
+        pod_ref = ObjectRef("Pod", r.ref.namespace, r.ref.name, r.ref.file, r.ref.document)
+        pod = _pod_from_template(
+            r, template.get("metadata"), template.get("spec"), f"{path}.template.", pod_ref, r.ref
+        )
+    status = raw.get("status")
+    desired = r.get(spec, "replicas", int, path, -1)
+    if kind == "DaemonSet":
+        desired = r.get(status, "desiredNumberScheduled", int, "status", -1)
+    ready_field = "numberReady" if kind == "DaemonSet" else "readyReplicas"
+    owner = next(
+        (
+            (str(o.get("kind")), str(o.get("name")))
+            for o in r.get(raw.get("metadata"), "ownerReferences", list, "metadata", [])
+            if isinstance(o, dict) and o.get("controller")
+        ),
+        None,
+    )
+    w = Workload(
+        ref=r.ref,
+        selector=selector,
+        template=pod,
+        desired=None if desired < 0 else desired,
+        ready=r.get(status, ready_field, int, "status", 0) if isinstance(status, dict) else None,
+        container_names=pod.container_names if pod else (),
+        container_args=tuple(
+            str(a)
+            for c in r.get((template or {}).get("spec"), "containers", list, "", [])
+            if isinstance(c, dict)
+            for a in (c.get("args") or []) + (c.get("command") or [])
+            if isinstance(a, str | int)
+        ),
+        labels=r.labels(raw.get("metadata"), "labels", "metadata"),
+        owner=owner,
+    )
+    return _ok(w, kind)
+
+
+def _parse_event(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    inv = raw.get("involvedObject") or raw.get("regarding")
+    involved = None
+    if isinstance(inv, dict) and isinstance(inv.get("name"), str):
+        ns = inv.get("namespace")
+        involved = ObjectRef(
+            str(inv.get("kind") or "?"), ns if isinstance(ns, str) else None, inv["name"]
+        )
+    ev = Event(
+        r.ref,
+        r.get(raw, "reason", str, "", ""),
+        r.get(raw, "message", str, "", "") or r.get(raw, "note", str, "", ""),
+        involved,
+        r.get(raw, "type", str, "", "") or None,
+        r.get(raw, "count", int, "", 1),
+    )
+    return _ok(ev, "Event")
+
+
+# --- NetworkPolicy -----------------------------------------------------------------
+
+
+def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    problems = validate_network_policy(raw)
+    errors = [v for v in problems if v.level is Level.ERROR]
+    for v in problems:
+        if v.level is Level.ERROR:
+            msg = f"{v.message} (the API server rejects this policy: it does nothing)"
+            r.findings.append(Finding("policy-invalid", Severity.ERROR, msg, (r.ref,), v.path))
+        else:
+            r.findings.append(
+                Finding("policy-warning", Severity.WARNING, v.message, (r.ref,), v.path)
+            )
+    if errors:
+        return ParseResult(None, "NetworkPolicy", rejected=r.ref)
+    spec: dict[str, Any] = raw.get("spec") or {}
+    ingress = tuple(
+        _rule(Direction.INGRESS, i, rule) for i, rule in enumerate(spec.get("ingress") or [])
+    )
+    egress = tuple(
+        _rule(Direction.EGRESS, i, rule) for i, rule in enumerate(spec.get("egress") or [])
+    )
+    declared = spec.get("policyTypes") or []
+    if declared:
+        types = frozenset(Direction(t) for t in declared)  # NP-26: used verbatim
+    else:
+        # NP-20..25, SetDefaults_NetworkPolicy: Ingress always; Egress only when the
+        # egress list is non-empty (`egress: []` does NOT add it).
+        types = frozenset({Direction.INGRESS} | ({Direction.EGRESS} if egress else set()))
+    policy = NetworkPolicy(
+        ref=r.ref,
+        pod_selector=parse_selector(spec.get("podSelector") or {}),  # NP-11: absent = {}
+        policy_types=types,
+        explicit_types=bool(declared),
+        ingress=ingress,
+        egress=egress,
+    )
+    return _ok(policy, "NetworkPolicy")
+
+
+def _rule(direction: Direction, index: int, raw: dict[str, Any] | None) -> Rule:
+    raw = raw or {}
+    peers_raw = raw.get(direction.peers_field) or []
+    peers = tuple(_peer(i, p) for i, p in enumerate(peers_raw)) if peers_raw else None
+    ports = tuple(_policy_port(i, p) for i, p in enumerate(raw.get("ports") or []))
+    return Rule(direction, index, peers, ports)
+
+
+def _peer(index: int, raw: dict[str, Any]) -> Peer:
+    block = raw.get("ipBlock")
+    ip_block = None
+    if block is not None:
+        cidr, _ = parse_cidr(block["cidr"], "")
+        excepts = [parse_cidr(e, "")[0] for e in block.get("except") or []]
+        assert cidr is not None
+        ip_block = IPBlock(cidr, tuple(e for e in excepts if e is not None))
+    pod_sel = raw.get("podSelector")
+    ns_sel = raw.get("namespaceSelector")
+    return Peer(
+        index,
+        parse_selector(pod_sel) if pod_sel is not None else None,
+        parse_selector(ns_sel) if ns_sel is not None else None,
+        ip_block,
+    )
+
+
+def _policy_port(index: int, raw: dict[str, Any]) -> PolicyPort:
+    raw = raw or {}
+    return PolicyPort(
+        index,
+        Protocol(raw.get("protocol") or "TCP"),  # NP-60: defaults to TCP
+        raw.get("port"),
+        raw.get("endPort"),
+    )
+
+
+_NAMESPACED = frozenset(
+    {"Pod", "Service", "Endpoints", "EndpointSlice", "NetworkPolicy", "Event"} | WORKLOAD_KINDS
+)
+
+_PARSERS: dict[str, Callable[[dict[str, Any], _Reader], ParseResult]] = {
+    "Namespace": _parse_namespace,
+    "Pod": _parse_pod,
+    "Service": _parse_service,
+    "Endpoints": _parse_endpoints,
+    "EndpointSlice": _parse_endpoint_slice,
+    "Node": _parse_node,
+    "NetworkPolicy": _parse_network_policy,
+    "Event": _parse_event,
+    **dict.fromkeys(WORKLOAD_KINDS, _parse_workload),
+}

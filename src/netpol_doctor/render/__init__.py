@@ -1,0 +1,1 @@
+"""Renderers: a result object in, a string out (text, json, markdown, csv)."""

@@ -1,0 +1,239 @@
+"""Terminal output: the answer first, then the explanation, one fact per line.
+
+`color=False` gives plain text (what pipes, files and golden tests see); `color=True`
+adds rich markup for a TTY. Result object in, string out.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..diagnose import Diagnosis, PairResult
+from ..engine import Decision, DirectionResult, Verdict
+from ..explain import describe_rule, direction_summary, rule_outcome_lines
+from ..findings import Finding, Severity
+from ..matrix import Matrix
+from ..model import Direction
+from ..podinfo import DirectionView, PodView
+from ..selectors import Tri
+from .structured import decisive_pair
+
+__all__ = ["render_diagnosis", "render_matrix", "render_pod", "render_problems"]
+
+_VERDICT_STYLE = {
+    Verdict.ALLOWED: "bold green",
+    Verdict.DENIED: "bold red",
+    Verdict.UNKNOWN: "bold yellow",
+}
+_SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_MAX_PAIRS_EXPLAINED = 3
+
+
+class _Out:
+    """Collects lines with optional rich markup; renders plain or coloured."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str | None]] = []
+
+    def add(self, text: str = "", style: str | None = None) -> None:
+        for line in text.split("\n"):
+            self.lines.append((line, style))
+
+    def render(self, color: bool) -> str:
+        if not color:
+            return "\n".join(t for t, _ in self.lines).rstrip() + "\n"
+        buf = io.StringIO()
+        console = Console(file=buf, force_terminal=True, soft_wrap=True, highlight=False)
+        for text, style in self.lines:
+            console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
+        return buf.getvalue()
+
+
+def _finding_lines(
+    out: _Out, findings: tuple[Finding, ...] | list[Finding], indent: str = "  "
+) -> None:
+    width = max((len(f.id) for f in findings), default=0)
+    for f in findings:
+        first, *rest = f.message.split("\n")
+        out.add(
+            f"{indent}{f.severity.value:<7} {f.id:<{width}}  {first}", _SEVERITY_STYLE[f.severity]
+        )
+        pad = indent + " " * (9 + width)
+        for line in rest:
+            out.add(f"{pad}{line}")
+        if f.fix is not None:
+            out.add(f"{pad}fix: {f.fix.summary}")
+            if f.fix.snippet:
+                for line in f.fix.snippet.rstrip().split("\n"):
+                    out.add(f"{pad}  {line}")
+            if f.fix.caution:
+                out.add(f"{pad}note: {f.fix.caution}")
+
+
+def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) -> None:
+    other = d.destination.label if side.direction is Direction.EGRESS else d.source.label
+    out.add(title, "bold")
+    out.add(f"  {direction_summary(side, other)}")
+    if side.selecting and not side.isolated:
+        names = ", ".join(p.ref.key for p in side.selecting)
+        out.add(f"  (selected by {names}, but not for {side.direction.value.lower()})")
+    for o in side.outcomes:
+        style = {Tri.YES: "green", Tri.NO: None, Tri.UNKNOWN: "yellow"}[o.result]
+        first, *rest = rule_outcome_lines(o, d.protocol, d.port, side.direction)
+        out.add(f"  {first}", style)
+        for line in rest:
+            out.add(f"  {line}")
+
+
+def _pair_block(out: _Out, p: PairResult) -> None:
+    d = p.decision
+    if d is None:
+        out.add(f"{p.source.endpoint.label} -> {p.destination.endpoint.label}: {p.problem}")
+        return
+    if p.destination.via:
+        out.add(f"via {p.destination.via}")
+    _direction_block(out, d, d.egress, f"Egress from {d.source.label}")
+    _direction_block(out, d, d.ingress, f"Ingress to {d.destination.label}")
+
+
+def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
+    out = _Out()
+    ports = f"{diag.protocol.value} {diag.port}"
+    out.add(
+        f"{diag.verdict.value.upper()}  {diag.source.label} -> {diag.destination.label}  {ports}",
+        _VERDICT_STYLE[diag.verdict],
+    )
+    main = decisive_pair(diag)
+    blocking = [f for f in diag.findings if f.severity is not Severity.INFO]
+    if blocking:
+        out.add()
+        out.add("What decides it", "bold")
+        _finding_lines(out, blocking)
+    if len(diag.pairs) > 1:
+        out.add()
+        out.add(f"Pairs ({len(diag.pairs)})", "bold")
+        for p in diag.pairs:
+            verdict = p.verdict.value if p.verdict else "n/a"
+            via = f"  port {p.destination.port}" if p.destination.port is not None else ""
+            out.add(
+                f"  {verdict:<8} {p.source.endpoint.label} -> {p.destination.endpoint.label}{via}"
+            )
+    explained = [main] if main else []
+    explained += [
+        p
+        for p in diag.pairs
+        if p is not main
+        and p.verdict is not Verdict.ALLOWED
+        and len(explained) < _MAX_PAIRS_EXPLAINED
+    ][: _MAX_PAIRS_EXPLAINED - len(explained)]
+    for p in explained:
+        out.add()
+        if len(diag.pairs) > 1:
+            out.add(f"{p.source.endpoint.label} -> {p.destination.endpoint.label}", "bold")
+        _pair_block(out, p)
+    context = [f for f in diag.findings if f.severity is Severity.INFO]
+    if context:
+        out.add()
+        out.add("Context", "bold")
+        _finding_lines(out, context)
+    if diag.cni.name is None:
+        out.add()
+        out.add("CNI: not identified from the input; plugin-specific behaviour is left unknown")
+    else:
+        how = "given" if diag.cni.forced else "detected"
+        out.add()
+        out.add(f"CNI: {diag.cni.name} ({how})")
+    return out.render(color)
+
+
+def _view_lines(out: _Out, pv: PodView, v: DirectionView) -> None:
+    word = v.direction.value.lower()
+    ns = pv.pod.namespace
+    if pv.pod.host_network:
+        out.add(f"{v.direction.value}: hostNetwork pod: NetworkPolicy does not select it")
+        return
+    if not v.isolated:
+        out.add(
+            f"{v.direction.value}: not isolated; all {word} traffic is allowed by NetworkPolicy"
+        )
+    else:
+        out.add(
+            f"{v.direction.value}: isolated by {', '.join(p.ref.key for p in v.isolated_by)}",
+            "bold",
+        )
+        if not v.rules:
+            out.add(f"  no rule admits anything: all {word} traffic is denied")
+        for policy in v.isolated_by:
+            rules = [r for p, r in v.rules if p is policy]
+            if not rules:
+                out.add(f"  {policy.ref.key}: no {word} rules (admits nothing)")
+            for r in rules:
+                where = f"{policy.ref.key} {r.direction.rules_field}[{r.index}]"
+                out.add(f"  {where}: {describe_rule(r, ns)}")
+    for p in v.ignored:
+        out.add(
+            f"  note: {p.ref.key} has {word} rules but policyTypes is "
+            f"[{', '.join(sorted(t.value for t in p.policy_types))}]: they do nothing",
+            "yellow",
+        )
+
+
+def render_pod(pv: PodView, color: bool = False) -> str:
+    out = _Out()
+    pod = pv.pod
+    labels = ", ".join(f"{k}={v}" for k, v in pod.labels) or "(none)"
+    out.add(pod.display, "bold")
+    out.add(f"labels: {labels}")
+    if pod.ports:
+        ports = ", ".join(
+            f"{cp.port}/{cp.protocol.value}" + (f" ({cp.name})" if cp.name else "")
+            for cp in pod.ports
+        )
+        out.add(f"ports: {ports}")
+    sel = ", ".join(p.ref.key for p in pv.selected_by) or "none"
+    out.add(f"selected by: {sel}")
+    out.add()
+    _view_lines(out, pv, pv.ingress)
+    out.add()
+    _view_lines(out, pv, pv.egress)
+    return out.render(color)
+
+
+_CELL = {Verdict.ALLOWED: "+", Verdict.DENIED: ".", Verdict.UNKNOWN: "?"}
+
+
+def render_matrix(m: Matrix, color: bool = False) -> str:
+    """A grid: rows are sources, columns destinations; + allowed, . denied, ? unknown."""
+    out = _Out()
+    counts = m.counts()
+    out.add(
+        f"{m.protocol.value} {m.port}: {len(m.pods)} pods, "
+        f"{counts[Verdict.ALLOWED]} allowed, {counts[Verdict.DENIED]} denied, "
+        f"{counts[Verdict.UNKNOWN]} unknown pairs",
+        "bold",
+    )
+    out.add("rows: source, columns: destination (numbered); + allowed, . denied, ? unknown")
+    width = len(str(len(m.pods)))
+    name_w = max((len(p.display) for p in m.pods), default=0)
+    header = " " * (name_w + width + 3) + " ".join(f"{i + 1:>{width}}" for i in range(len(m.pods)))
+    out.add(header)
+    for i, (pod, row) in enumerate(zip(m.pods, m.verdicts, strict=True)):
+        cells = " ".join(f"{_CELL[v]:>{width}}" for v in row)
+        out.add(f"{i + 1:>{width}}. {pod.display:<{name_w}} {cells}")
+    return out.render(color)
+
+
+def render_problems(problems: list[Finding]) -> str:
+    """Input problems, one per line: where, what object, which field, what is wrong."""
+    lines = []
+    for f in problems:
+        ref = f.objects[0] if f.objects else None
+        where = ref.location if ref and ref.location else "input"
+        what = f"{ref}" if ref and ref.kind != "file" else ""
+        field = f" field {f.field}" if f.field else ""
+        obj = f" {what}" if what else ""
+        lines.append(f"{f.severity.value}: {where}:{obj}{field}: {f.message} [{f.id}]")
+    return "\n".join(lines) + ("\n" if lines else "")
