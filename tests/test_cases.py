@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from builders import namespace, node, pod, policy, service, snapshot_of
 
+from builders import namespace, node, pod, policy, service, snapshot_of
 from netpol_doctor.cni import CniInfo, profile_named
 from netpol_doctor.diagnose import diagnose
 from netpol_doctor.model import Protocol
@@ -21,7 +21,7 @@ CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml"))
 
 
 def _expand(item: dict[str, Any]) -> dict[str, Any]:
-    (kind, body), = item.items()
+    ((kind, body),) = item.items()
     if kind == "namespace":
         return namespace(body["name"], **(body.get("labels") or {}))
     if kind == "pod":

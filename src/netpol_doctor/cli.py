@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import IntEnum
@@ -98,7 +99,10 @@ def _report_problems(snapshot: Snapshot) -> None:
 
 
 def _use_color(color: bool | None) -> bool:
-    return sys.stdout.isatty() if color is None else color
+    if color is not None:
+        return color
+    # https://no-color.org: an empty NO_COLOR does not count
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _parse_port(value: str) -> int | str:
@@ -173,7 +177,8 @@ def diagnose_cmd(
         click.echo(render_diagnosis_markdown(diag, problems), nl=False)
     else:
         _report_problems(snapshot)
-        click.echo(render_diagnosis(diag, _use_color(color)), nl=False)
+        use = _use_color(color)
+        click.echo(render_diagnosis(diag, use), nl=False, color=use)
     raise SystemExit(_VERDICT_EXIT[diag.verdict])
 
 
@@ -200,7 +205,8 @@ def pod_cmd(
         click.echo(json.dumps([pod_dict(v) for v in views], indent=2))
         return
     _report_problems(snapshot)
-    click.echo("\n".join(render_pod(v, _use_color(color)) for v in views), nl=False)
+    use = _use_color(color)
+    click.echo("\n".join(render_pod(v, use) for v in views), nl=False, color=use)
 
 
 @cli.command("matrix")
@@ -248,7 +254,8 @@ def matrix_cmd(
         click.echo(buf.getvalue(), nl=False)
         return
     _report_problems(snapshot)
-    click.echo(render_matrix(m, _use_color(color)), nl=False)
+    use = _use_color(color)
+    click.echo(render_matrix(m, use), nl=False, color=use)
 
 
 @cli.command("check")

@@ -52,6 +52,7 @@ class Violation:
 
 
 IPNetwork: TypeAlias = IPv4Network | IPv6Network
+IPAddress: TypeAlias = IPv4Address | IPv6Address
 Obj: TypeAlias = Mapping[Any, object]
 Check: TypeAlias = Callable[[Obj, object, str], Iterator[Violation]]  # (parent, value, path)
 
@@ -122,7 +123,7 @@ def _ipv4_sloppy(text: str) -> IPv4Address | None:
     return IPv4Address(bytes(octets)) if len(octets) == len(parts) == 4 else None
 
 
-def _ip_sloppy(text: str) -> IPv4Address | IPv6Address | None:
+def _ip_sloppy(text: str) -> IPAddress | None:
     v4 = _ipv4_sloppy(text)
     if v4 is not None or ":" not in text or "%" in text:  # Go has no zone in a CIDR
         return v4
@@ -144,9 +145,8 @@ def _as_go_sees_it(net: IPNetwork) -> IPNetwork:
     return net if mapped is None else IPv4Network((mapped, max(net.prefixlen - 96, 0)))
 
 
-def _cidr_warning(s: str, path: str, addr: IPv4Address | IPv6Address) -> list[Violation]:
+def _cidr_warning(s: str, path: str, addr: IPAddress, net: IPNetwork) -> list[Violation]:
     addr_text, _, prefix_text = s.partition("/")
-    net = ip_network((addr, int(prefix_text.lstrip("0") or "0")), strict=False)
     dotted = addr_text.rpartition(":")[2].split(".") if "." in addr_text else []
     zeros = any(len(p) > 1 and p[0] == "0" for p in [*dotted, prefix_text])
     mapped = isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None
@@ -177,7 +177,8 @@ def parse_cidr(s: str, path: str) -> tuple[IPv4Network | IPv6Network | None, lis
     if addr is None or prefix is None:
         bad = f"{_show(s)} is not a valid CIDR: write address/prefix-length, e.g. 10.0.0.0/16"
         return None, [_err(path, bad, "VAL-15")]
-    return ip_network((addr, prefix), strict=False), _cidr_warning(s, path, addr)
+    net = ip_network((addr, prefix), strict=False)
+    return net, _cidr_warning(s, path, addr, net)
 
 
 # --- field types: what a typed decoder accepts --------------------------------------------------
@@ -495,9 +496,9 @@ def _end_port(obj: Obj, v: object, path: str) -> Iterator[Violation]:
     elif v is None:
         return
     elif port is None:
-        yield _err(path, f"endPort {v} needs a port to start the range", "VAL-35")
+        yield _err(path, f"endPort {_show(v)} needs a port to start the range", "VAL-35")
     elif isinstance(port, str):
-        yield _err(path, f"endPort {v} needs a numeric port, not {_show(port)}", "VAL-34")
+        yield _err(path, f"endPort {_show(v)} needs a numeric port, not {_show(port)}", "VAL-34")
     elif _is_int(port):  # Go range-checks endPort only here
         if v < port:
             yield _err(path, f"endPort {_show(v)} is less than port {_show(port)}", "VAL-32")

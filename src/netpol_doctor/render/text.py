@@ -46,7 +46,13 @@ class _Out:
         if not color:
             return "\n".join(t for t, _ in self.lines).rstrip() + "\n"
         buf = io.StringIO()
-        console = Console(file=buf, force_terminal=True, soft_wrap=True, highlight=False)
+        console = Console(
+            file=buf,
+            force_terminal=True,
+            color_system="standard",
+            soft_wrap=True,
+            highlight=False,
+        )
         for text, style in self.lines:
             console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
         return buf.getvalue()
@@ -80,7 +86,14 @@ def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) 
     if side.selecting and not side.isolated:
         names = ", ".join(p.ref.key for p in side.selecting)
         out.add(f"  (selected by {names}, but not for {side.direction.value.lower()})")
-    for o in side.outcomes:
+    shown = side.outcomes
+    if side.result is Tri.YES:
+        # Allowed: the admitting rule is the explanation; the misses are noise here.
+        shown = side.admitted_by
+        others = len(side.outcomes) - len(shown)
+        if others:
+            out.add(f"  ({others} other rule(s) of these policies do not admit it; see -o json)")
+    for o in shown:
         style = {Tri.YES: "green", Tri.NO: None, Tri.UNKNOWN: "yellow"}[o.result]
         first, *rest = rule_outcome_lines(o, d.protocol, d.port, side.direction)
         out.add(f"  {first}", style)

@@ -1,0 +1,152 @@
+"""Loading: kubectl List dumps, typed *List, JSON arrays, template pods, namespaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from builders import namespace, pod, write
+from netpol_doctor import snapshot as snapshot_mod
+from netpol_doctor.diagnose import diagnose
+from netpol_doctor.snapshot import load_snapshot
+
+DEPLOY = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "api", "namespace": "shop"},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "api"}},
+        "template": {
+            "metadata": {"labels": {"app": "api"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "api",
+                        "image": "api:1",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "env": [{"name": "PASSWORD", "value": "hunter2"}],
+                    }
+                ]
+            },
+        },
+    },
+}
+
+
+def test_libyaml_loader_is_used() -> None:
+    assert snapshot_mod._Loader is yaml.CSafeLoader
+
+
+def test_kubectl_list_and_typed_list(tmp_path: Path) -> None:
+    lst = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [namespace("shop"), pod("shop/a", "10.0.0.1")],
+    }
+    typed = {
+        "apiVersion": "v1",
+        "kind": "PodList",
+        "items": [{k: v for k, v in pod("shop/b", "10.0.0.2").items() if k != "kind"}],
+    }
+    (tmp_path / "a.json").write_text(json.dumps(lst))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(typed))
+    (tmp_path / "c.json").write_text(json.dumps([pod("shop/c", "10.0.0.3")]))
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "x.yaml").write_text(yaml.safe_dump(pod("shop/h", "10.0.0.9")))
+    (tmp_path / "notes.txt").write_text("not a manifest")
+    snap = load_snapshot([tmp_path])
+    assert sorted(p.name for p in snap.pods) == ["a", "b", "c"]
+    assert not snap.problems
+
+
+def test_template_pod_when_no_live_pod(tmp_path: Path) -> None:
+    snap = load_snapshot([write(tmp_path, [namespace("shop"), DEPLOY])])
+    (tmpl,) = snap.pods
+    assert tmpl.is_template and tmpl.template_of is not None
+    assert tmpl.template_of.kind == "Deployment"
+    assert tmpl.display == "shop/api (template of Deployment shop/api)"
+    assert tmpl.ports[0].name == "http"
+    diag = diagnose(snap, "shop/api", "shop/api", 8080)
+    assert "template-pod" in [f.id for f in diag.findings]
+
+
+def test_no_template_pod_when_live_pods_exist(tmp_path: Path) -> None:
+    live = pod("shop/api-7d-x", "10.0.0.1", app="api")
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "api-7d",
+            "namespace": "shop",
+            "ownerReferences": [{"kind": "Deployment", "name": "api", "controller": True}],
+        },
+        "spec": {"replicas": 1, **{k: v for k, v in DEPLOY["spec"].items() if k != "replicas"}},
+    }
+    snap = load_snapshot([write(tmp_path, [namespace("shop"), DEPLOY, rs, live])])
+    assert [p.name for p in snap.pods] == ["api-7d-x"]
+    # A workload name resolves to its live pods.
+    diag = diagnose(snap, "shop/api", "shop/api-7d-x", 8080)
+    assert diag.source.kind == "workload"
+
+
+def test_secret_env_values_never_enter_the_model(tmp_path: Path) -> None:
+    snap = load_snapshot([write(tmp_path, [namespace("shop"), DEPLOY])])
+    assert "hunter2" not in repr(snap)
+
+
+def test_last_applied_annotation_dropped(tmp_path: Path) -> None:
+    p = pod("shop/a", "10.0.0.1")
+    p["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"secret": "x"}',
+        "k8s.v1.cni.cncf.io/networks": "sriov",
+    }
+    snap = load_snapshot([write(tmp_path, [p])])
+    assert dict(snap.pods[0].annotations) == {"k8s.v1.cni.cncf.io/networks": "sriov"}
+
+
+def test_missing_namespace_is_synthesised_and_reported(tmp_path: Path) -> None:
+    snap = load_snapshot([write(tmp_path, [pod("ghost/a", "10.0.0.1")])])
+    ns = snap.namespaces["ghost"]
+    assert ns.synthesized and ns.label_map == {"kubernetes.io/metadata.name": "ghost"}
+    assert [p.id for p in snap.problems] == ["namespace-missing"]
+
+
+def test_hand_written_namespace_gets_the_name_label(tmp_path: Path) -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    snap = load_snapshot([write(tmp_path, [ns])])
+    assert snap.namespaces["shop"].label_map == {"kubernetes.io/metadata.name": "shop"}
+
+
+def test_extended_and_unknown_kinds_are_counted(tmp_path: Path) -> None:
+    objs = [
+        {
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumNetworkPolicy",
+            "metadata": {"name": "c", "namespace": "shop"},
+        },
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "g"},
+        },
+        {
+            "apiVersion": "policy.networking.k8s.io/v1alpha1",
+            "kind": "AdminNetworkPolicy",
+            "metadata": {"name": "a"},
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "shop"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "e", "namespace": "shop"},
+            "reason": "NetworkPolicyDenied",
+            "involvedObject": {"kind": "Pod", "name": "a", "namespace": "shop"},
+        },
+    ]
+    snap = load_snapshot([write(tmp_path, objs)])
+    assert len(snap.extended) == 3
+    assert snap.unknown_kinds == {"ConfigMap": 1}
+    assert snap.events[0].reason == "NetworkPolicyDenied"
