@@ -52,6 +52,8 @@ def test_expected_verdicts_on_examples(q: dict[str, Any]) -> None:
     data = json.loads(r.stdout)
     assert data["verdict"] == q["verdict"], q.get("why")
     assert r.returncode == EXIT[q["verdict"]]
+    ids = {f["id"] for f in data["findings"]}
+    assert set(q.get("traps", [])) <= ids, (q.get("traps"), ids)
 
 
 def test_json_top_level_schema() -> None:

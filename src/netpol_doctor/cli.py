@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from .cni import KNOWN_CNIS, CniInfo, detect_cni, profile_named
-from .diagnose import diagnose
+from .diagnose import Symptom, diagnose
 from .engine import Verdict
 from .errors import NetpolDoctorError
 from .findings import Severity
@@ -118,7 +118,7 @@ def _protocol(value: str) -> Protocol:
     try:
         return Protocol(value.upper())
     except ValueError:
-        raise click.BadParameter(f"{value!r}: use TCP, UDP or SCTP") from None
+        raise click.BadParameter(f"{value!r}: use TCP, UDP, SCTP or ICMP") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,8 +130,21 @@ def cli() -> None:
 @cli.command("diagnose")
 @click.argument("source")
 @click.argument("destination")
-@click.option("--port", "-p", required=True, help="Destination port: a number or a port name.")
-@click.option("--protocol", default="TCP", show_default=True, help="TCP, UDP or SCTP.")
+@click.option(
+    "--port",
+    "-p",
+    default=None,
+    help="Destination port: a number or a port name (not needed for `dns`, `apiserver`).",
+)
+@click.option(
+    "--protocol", default="TCP", show_default=True, help="TCP, UDP, SCTP, or ICMP (ping)."
+)
+@click.option(
+    "--symptom",
+    type=click.Choice([s.value for s in Symptom]),
+    default=None,
+    help="What the client sees: timeout (policy-like), refused (policy unlikely), nxdomain (DNS).",
+)
 @click.option(
     "--namespace", "-n", default="default", show_default=True, help="Namespace of bare pod names."
 )
@@ -146,29 +159,36 @@ def cli() -> None:
 def diagnose_cmd(
     source: str,
     destination: str,
-    port: str,
+    port: str | None,
     protocol: str,
+    symptom: str | None,
     namespace: str,
     output: str,
     snapshots: tuple[str, ...],
     cni: str | None,
     color: bool | None,
 ) -> None:
-    """Can SOURCE reach DESTINATION on --port? The verdict, and why.
+    """Can SOURCE reach DESTINATION on --port? The verdict, why, and the fix.
 
     SOURCE and DESTINATION: a pod (NS/NAME, or NAME with --namespace), a workload
     (NS/DEPLOYMENT), a Service (svc/NS/NAME), a node (node/NAME) or an IP (ip/1.2.3.4).
+    DESTINATION may also be `dns` (UDP and TCP 53 to the cluster DNS pods) or
+    `apiserver` (the `kubernetes` Service's endpoints).
     Exit code: 0 allowed, 1 denied, 3 unknown, 2 usage or input error.
     """
     snapshot = _load(snapshots)
+    icmp = protocol.upper() == "ICMP"
+    if port is None and destination not in ("dns", "apiserver") and not icmp:
+        raise click.UsageError("--port is required (except for the dns and apiserver checks)")
     diag = diagnose(
         snapshot,
         source,
         destination,
-        _parse_port(port),
+        _parse_port(port) if port is not None else None,
         _protocol(protocol),
         namespace=namespace,
         cni=_cni(snapshot, cni),
+        symptom=Symptom(symptom) if symptom else None,
     )
     problems = [f for f in snapshot.problems if f.severity is not Severity.INFO]
     if output == "json":

@@ -1,33 +1,48 @@
-"""After the verdict: resolve the question, evaluate every (source, destination)
-pair, and turn the decisions into findings, root cause first.
+"""After the verdict: resolve the question, evaluate every (source, destination) pair,
+and walk the whole expert flow as findings, root cause first, each with its fix.
 
 Imports `model`, `findings`, `selectors`, `snapshot`, `engine`, `targets`, `cni`,
-`explain`.
+`explain`, `fixes`, `nearmiss`, `context`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 
+from . import context
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import (
     Decision,
     DirectionResult,
+    EndpointKind,
     PeerMiss,
     RuleOutcome,
+    Semantics,
     Verdict,
     evaluate,
 )
 from .errors import QuestionError
 from .explain import direction_summary, peer_outcome, port_outcome, rule_name
 from .findings import Finding, Severity
-from .model import Direction, NetworkPolicy, ObjectRef, Protocol
+from .fixes import allow_flow_policy
+from .model import Direction, NetworkPolicy, ObjectRef, Pod, Protocol
+from .nearmiss import breadth_warnings, near_misses
 from .selectors import Tri
 from .snapshot import Snapshot
-from .targets import Member, Target, resolve
+from .targets import Member, Target, endpoint_for_pod, resolve
 
-__all__ = ["Diagnosis", "PairResult", "diagnose", "nearest_misses"]
+__all__ = ["Diagnosis", "PairResult", "Symptom", "aggregate", "diagnose", "nearest_misses"]
+
+#: Destinations that name a check rather than a workload.
+DNS, APISERVER = "dns", "apiserver"
+
+
+class Symptom(Enum):
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    NXDOMAIN = "nxdomain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +63,22 @@ class Diagnosis:
     source: Target
     destination: Target
     port: int | str
-    protocol: Protocol
+    protocol: Protocol | None  # None: several (the DNS check asks UDP and TCP)
     pairs: tuple[PairResult, ...]
     findings: tuple[Finding, ...]
     cni: CniInfo
+    #: commands that confirm the diagnosis from a pod that should succeed
+    verify: tuple[str, ...] = ()
+    symptom: Symptom | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def protocol_label(self) -> str:
+        if self.protocol is not None:
+            return self.protocol.value
+        return "+".join(
+            sorted({p.decision.protocol.value for p in self.pairs if p.decision}, reverse=True)
+        )
 
 
 def aggregate(verdicts: Iterable[Verdict]) -> Verdict:
@@ -70,18 +97,30 @@ def diagnose(
     snapshot: Snapshot,
     source: str,
     destination: str,
-    port: int | str,
+    port: int | str | None = None,
     protocol: Protocol = Protocol.TCP,
     *,
     namespace: str = "default",
     cni: CniInfo | None = None,
+    symptom: Symptom | None = None,
 ) -> Diagnosis:
     cni = cni or detect_cni(snapshot)
     sem = semantics_for(cni)
     src = resolve(snapshot, source, namespace=namespace)
-    dst = resolve(snapshot, destination, namespace=namespace, port=port, protocol=protocol)
     if not src.members:
         raise QuestionError(f"{source} resolves to no pod")
+    asked_apiserver = destination == APISERVER
+    if destination == DNS:
+        return _diagnose_dns(snapshot, src, cni, sem, symptom)
+    if asked_apiserver:
+        if "default/kubernetes" not in snapshot.services:
+            raise QuestionError("the input has no Service default/kubernetes (the API server)")
+        destination, port, protocol = "svc/default/kubernetes", 443, Protocol.TCP
+    if port is None and protocol is Protocol.ICMP:
+        port = 0  # ping has no port; rules with ports never match it
+    if port is None:
+        raise QuestionError("--port is required (except for the `dns` and `apiserver` checks)")
+    dst = resolve(snapshot, destination, namespace=namespace, port=port, protocol=protocol)
     pairs: list[PairResult] = []
     for s in src.members:
         for d in dst.members:
@@ -91,91 +130,184 @@ def diagnose(
             decision = evaluate(snapshot, s.endpoint, d.endpoint, protocol, d.port, sem)
             pairs.append(PairResult(s, d, decision))
     verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
-    findings = _findings(snapshot, src, dst, pairs, cni)
-    return Diagnosis(verdict, src, dst, port, protocol, tuple(pairs), findings, cni)
+    findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
+    verify = _verify(snapshot, pairs, verdict, sem)
+    return Diagnosis(
+        verdict, src, dst, port, protocol, tuple(pairs), findings, cni, verify, symptom
+    )
+
+
+def _diagnose_dns(
+    snapshot: Snapshot, src: Target, cni: CniInfo, sem: Semantics, symptom: Symptom | None
+) -> Diagnosis:
+    pods = context.dns_pods(snapshot)
+    if not pods:
+        raise QuestionError(
+            "no cluster DNS pods in the input (no kube-dns/coredns Service in kube-system and "
+            "no pod labelled k8s-app=kube-dns)"
+        )
+    pairs: list[PairResult] = []
+    findings: list[Finding] = []
+    for s in src.members:
+        check = context.dns_check(snapshot, s.endpoint, sem)
+        for d in check.decisions:
+            pairs.append(PairResult(s, Member(d.destination, d.port), d))
+        findings += context.dns_findings(snapshot, s.endpoint, check)
+    decisions = [p.decision for p in pairs if p.decision is not None]
+    for d in decisions:
+        findings += _pair_findings(snapshot, d)
+    dst = Target(DNS, "dns", "cluster DNS", tuple(p.destination for p in pairs))
+    verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
+    findings += context.cni_findings(snapshot, cni, _nodes(decisions))
+    return Diagnosis(
+        verdict,
+        src,
+        dst,
+        53,
+        None,
+        tuple(pairs),
+        _order(findings),
+        cni,
+        _verify(snapshot, pairs, verdict, sem),
+        symptom,
+    )
 
 
 # --- findings ----------------------------------------------------------------------
 
-
-def _findings(
-    snapshot: Snapshot, src: Target, dst: Target, pairs: list[PairResult], cni: CniInfo
-) -> tuple[Finding, ...]:
-    out: list[Finding] = []
-    for pair in pairs:
-        if pair.decision is None:
-            out.append(
-                Finding(
-                    "port-unresolved",
-                    Severity.ERROR,
-                    pair.problem or "the destination has no such port",
-                    _refs(pair.destination),
-                )
-            )
-            continue
-        out += _pair_findings(pair.decision)
-    if dst.kind == "service" and not dst.members:
-        svc = dst.service
-        out.append(
-            Finding(
-                "service-no-endpoints",
-                Severity.ERROR,
-                f"Service {dst.label} selects no pod: connections are refused or time out "
-                "whatever the policies say",
-                (svc.ref,) if svc else (),
-            )
-        )
-    out += _input_findings(snapshot, pairs)
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for f in out:
-        if (f.id, f.message) not in seen:
-            seen.add((f.id, f.message))
-            unique.append(f)
-    unique.sort(key=lambda f: (f.severity.rank, _ORDER.get(f.id, 50)))
-    return tuple(unique)
-
-
-#: Root cause first: what decides the verdict, then what qualifies it, then context.
-_ORDER = {
-    "egress-not-allowed": 0,
-    "ingress-not-allowed": 0,
-    "port-unresolved": 1,
-    "service-no-endpoints": 1,
-    "namespace-labels-unknown": 2,
-    "ipblock-pod-ip": 3,
-    "own-node-egress": 3,
-    "extended-policies-present": 4,
-    "reads-forbidden": 4,
-    "policy-invalid": 5,
+#: Root cause first: what decides the verdict (and its nearest misses, in distance
+#: order), then what qualifies it, then warnings about the setup, then context.
+_GROUPS: dict[str, int] = {
+    "cni-no-enforcement": 0,
+    "symptom-refused": 0,
+    "symptom-nxdomain": 0,
+    "egress-not-allowed": 1,
+    "ingress-not-allowed": 1,
+    "namespace-label-mismatch": 2,
+    "pod-selector-scope": 2,
+    "named-port-unresolved": 2,
+    "port-mismatch": 2,
+    "ipblock-except": 2,
+    "pod-label-mismatch": 2,
+    "peer-and-or-confusion": 2,
+    "port-unresolved": 3,
+    "service-no-endpoints": 3,
+    "dns-egress-missing": 4,
+    "apiserver-egress-missing": 4,
+    "icmp-undefined": 5,
+    "namespace-labels-unknown": 5,
+    "ipblock-pod-ip": 5,
+    "own-node-egress": 5,
+    "extended-policies-present": 5,
+    "reads-forbidden": 5,
+    "policy-invalid": 6,
+    "policy-types-implicit": 7,
+    "policy-types-egress-ignored": 7,
+    "policy-types-ingress-ignored": 7,
+    "nodeport-snat": 7,
+    "cni-unknown": 8,
+    "cni-unhealthy": 8,
+    "policy-denied-event": 8,
+    "aws-vpc-cni-port-limit": 8,
     "default-deny-ingress": 10,
     "default-deny-egress": 10,
     "host-network": 11,
+    "secondary-network": 11,
+    "service-mesh-present": 11,
     "self-traffic": 11,
     "template-pod": 12,
     "not-isolated": 20,
 }
 
 
-def _refs(m: Member) -> tuple[ObjectRef, ...]:
-    return (m.endpoint.pod.ref,) if m.endpoint.pod else ()
+def _order(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for f in findings:
+        # One "not allowed" per blocked side: the pairs table lists every peer it blocks.
+        key = (f.id, str(f.objects) if f.id in _PER_SIDE else f.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    # Stable: inside a group, near misses keep their distance order.
+    unique.sort(key=lambda f: _GROUPS.get(f.id, 9))
+    return tuple(unique)
 
 
-def _pair_findings(d: Decision) -> list[Finding]:
+_PER_SIDE = frozenset({"ingress-not-allowed", "egress-not-allowed"})
+
+
+def _nodes(decisions: Iterable[Decision]) -> set[str]:
+    return {n for d in decisions for n in (d.source.node, d.destination.node) if n}
+
+
+def _findings(
+    snapshot: Snapshot,
+    src: Target,
+    dst: Target,
+    pairs: list[PairResult],
+    cni: CniInfo,
+    sem: Semantics,
+    asked_apiserver: bool,
+    symptom: Symptom | None,
+) -> tuple[Finding, ...]:
     out: list[Finding] = []
-    for side, other in ((d.egress, d.destination.label), (d.ingress, d.source.label)):
-        out += _direction_findings(d, side, other)
-    for ep in (d.source, d.destination):
-        if ep.pod is not None and ep.pod.host_network:
-            out.append(
-                Finding(
-                    "host-network",
-                    Severity.INFO,
-                    f"{ep.pod.key} uses hostNetwork: NetworkPolicy does not select it as a "
-                    "target or a peer; its traffic is its node's, matched only by ipBlock",
-                    (ep.pod.ref,),
-                )
+    decisions = [p.decision for p in pairs if p.decision is not None]
+    for pair in pairs:
+        if pair.decision is None:
+            refs = (pair.destination.endpoint.pod.ref,) if pair.destination.endpoint.pod else ()
+            msg = pair.problem or "the destination has no such port"
+            out.append(Finding("port-unresolved", Severity.ERROR, msg, refs))
+        else:
+            out += _pair_findings(snapshot, pair.decision)
+    if dst.kind == "service" and not dst.members:
+        svc = dst.service
+        out.append(
+            Finding(
+                "service-no-endpoints",
+                Severity.ERROR,
+                f"Service {dst.label} selects no running pod: connections are refused or time "
+                "out whatever the policies say (kubectl get endpointslices -n "
+                f"{svc.namespace if svc else '?'} -l kubernetes.io/service-name="
+                f"{svc.name if svc else '?'})",
+                (svc.ref,) if svc else (),
             )
+        )
+    for s in src.members:
+        if s.endpoint.kind is EndpointKind.POD and s.endpoint.pod is not None:
+            check = context.dns_check(snapshot, s.endpoint, sem)
+            out += context.dns_findings(snapshot, s.endpoint, check)
+            if not (
+                dst.service and dst.service.key == "default/kubernetes" and not asked_apiserver
+            ):
+                out += context.apiserver_check(snapshot, s.endpoint, sem, asked_apiserver)
+    out += context.policy_types_findings(decisions)
+    out += context.nodeport_snat_findings(snapshot, src, dst, decisions, sem)
+    out += context.cni_findings(snapshot, cni, _nodes(decisions))
+    out += context.host_network_findings(decisions)
+    pods = _pods(decisions)
+    out += context.mesh_and_multus_findings(snapshot, pods)
+    out += context.aws_port_limit_findings(cni, decisions)
+    out += context.event_findings(snapshot, pods)
+    out += _input_findings(snapshot, pods)
+    out += _symptom_findings(snapshot, dst, pairs, symptom, sem)
+    return _order(out)
+
+
+def _pods(decisions: Iterable[Decision]) -> list[Pod]:
+    seen: dict[str, Pod] = {}
+    for d in decisions:
+        for ep in (d.source, d.destination):
+            if ep.pod is not None:
+                seen.setdefault(ep.pod.key, ep.pod)
+    return list(seen.values())
+
+
+def _pair_findings(snapshot: Snapshot, d: Decision) -> list[Finding]:
+    out: list[Finding] = []
+    for side in (d.egress, d.ingress):
+        out += _direction_findings(d, side)
+    for ep in (d.source, d.destination):
         if ep.pod is not None and ep.pod.template_of is not None:
             out.append(
                 Finding(
@@ -195,6 +327,19 @@ def _pair_findings(d: Decision) -> list[Finding]:
                 "goes through a Service (implementation-defined)",
             )
         )
+    if d.protocol is Protocol.ICMP and (
+        d.egress.undefined_protocol or d.ingress.undefined_protocol
+    ):
+        out.append(
+            Finding(
+                "icmp-undefined",
+                Severity.WARNING,
+                "the question is ICMP (ping): NetworkPolicy only defines TCP, UDP and SCTP; once "
+                "a pod is isolated, whether ICMP passes depends on the plugin (Cilium drops it "
+                "unless an ICMP rule allows it; Calico applies rules without ports to all "
+                "protocols). Test with TCP or UDP instead",
+            )
+        )
     if d.extended:
         names = ", ".join(str(r) for r in d.extended[:5])
         more = f" and {len(d.extended) - 5} more" if len(d.extended) > 5 else ""
@@ -210,10 +355,11 @@ def _pair_findings(d: Decision) -> list[Finding]:
     return out
 
 
-def _direction_findings(d: Decision, side: DirectionResult, other: str) -> list[Finding]:
+def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
     out: list[Finding] = []
     word = side.direction.value.lower()
     subject = side.subject
+    other = d.destination if side.direction is Direction.EGRESS else d.source
     if side.exemption is not None or subject.pod is None:
         return out
     pod = subject.pod
@@ -234,7 +380,7 @@ def _direction_findings(d: Decision, side: DirectionResult, other: str) -> list[
                 "not-isolated",
                 Severity.INFO,
                 f"{word}: no NetworkPolicy in {pod.namespace} selects {pod.key} for {word}; "
-                f"policy does not block it there",
+                "policy does not block it there",
                 (pod.ref,),
             )
         )
@@ -251,36 +397,15 @@ def _direction_findings(d: Decision, side: DirectionResult, other: str) -> list[
                 )
             )
     if side.result is Tri.NO:
-        misses = nearest_misses(side)
-        lines = []
-        for o in misses:
-            lines.append(rule_name(o.policy, o.rule, side.direction))
-            lines += [
-                "  " + peer_outcome(p, o.policy, side.direction)
-                for p in o.peers
-                if p.result is not Tri.YES
-            ]
-            lines += [
-                "  " + port_outcome(p, d.protocol, d.port)
-                for p in o.ports
-                if p.match.result is not Tri.YES and o.ports_result is not Tri.YES
-            ]
-        summary = direction_summary(side, other)
-        msg = summary + ("\nnearest misses:\n" + "\n".join(lines) if lines else "")
-        out.append(
-            Finding(
-                f"{word}-not-allowed",
-                Severity.ERROR,
-                msg,
-                (pod.ref, *(p.ref for p in side.isolated_by)),
-            )
-        )
+        out.append(_not_allowed(d, side))
+        out += [m.finding for m in near_misses(d, side)]
+    out += breadth_warnings(d, side)
     if side.own_node_egress:
         out.append(
             Finding(
                 "own-node-egress",
                 Severity.WARNING,
-                f"{pod.key} is egress-isolated and {other} is its own node: the network "
+                f"{pod.key} is egress-isolated and {other.label} is its own node: the network "
                 "plugin decides (NetworkPolicy guarantees only traffic from the own node)",
                 (pod.ref,),
             )
@@ -295,8 +420,8 @@ def _direction_findings(d: Decision, side: DirectionResult, other: str) -> list[
                         f"{rule_name(o.policy, o.rule, side.direction)} selects namespaces by "
                         f"label, and namespace {po.namespace} is not in the input: only its "
                         "kubernetes.io/metadata.name label is known, so this rule may or may "
-                        "not admit the traffic",
-                        (o.policy.ref,),
+                        "not admit the traffic (add the Namespace to the input)",
+                        (o.policy.ref, ObjectRef("Namespace", None, po.namespace or "?")),
                     )
                 )
             if {PeerMiss.POD_IP_IMPL_DEFINED, PeerMiss.NO_POD_IP} & set(po.misses):
@@ -306,12 +431,52 @@ def _direction_findings(d: Decision, side: DirectionResult, other: str) -> list[
                         Severity.WARNING,
                         f"{rule_name(o.policy, o.rule, side.direction)}: only an ipBlock could "
                         "match the pod, and whether ipBlock matches pod IPs depends on the "
-                        "network plugin (Calico: yes; Cilium: no); use pod and namespace "
-                        "selectors for pods",
+                        "network plugin (Calico: yes; Cilium: no); pod IPs also change on "
+                        "every restart: use pod and namespace selectors for pods",
                         (o.policy.ref,),
                     )
                 )
     return out
+
+
+def _not_allowed(d: Decision, side: DirectionResult) -> Finding:
+    word = side.direction.value.lower()
+    other = d.destination if side.direction is Direction.EGRESS else d.source
+    pod = side.subject.pod
+    assert pod is not None
+    lines = []
+    for o in nearest_misses(side):
+        lines.append(rule_name(o.policy, o.rule, side.direction))
+        lines += [
+            "  " + peer_outcome(p, o.policy, side.direction)
+            for p in o.peers
+            if p.result is not Tri.YES
+        ]
+        if o.ports_result is not Tri.YES:
+            lines += [
+                "  " + port_outcome(p, d.protocol, d.port)
+                for p in o.ports
+                if p.match.result is not Tri.YES
+            ]
+    msg = direction_summary(side, other.label)
+    if lines:
+        msg += "\nnearest misses:\n" + "\n".join(lines)
+    cidr = None
+    if other.pod is None and other.ips:
+        ip = other.ips[0]
+        cidr = f"{ip}/{ip.max_prefixlen}"
+    fix = None
+    if d.protocol is not Protocol.ICMP:
+        other_pod = other.pod if other.kind is EndpointKind.POD else None
+        fix = allow_flow_policy(side.direction, pod, other_pod, cidr, d.protocol, d.port)
+    return Finding(
+        f"{word}-not-allowed",
+        Severity.ERROR,
+        msg,
+        (pod.ref, *(p.ref for p in side.isolated_by)),
+        None,
+        fix,
+    )
 
 
 def _is_default_deny(p: NetworkPolicy, direction: Direction) -> bool:
@@ -320,8 +485,6 @@ def _is_default_deny(p: NetworkPolicy, direction: Direction) -> bool:
 
 def _distance(o: RuleOutcome) -> int:
     """How much would have to change for this rule to admit the flow."""
-    if o.rule is None:
-        return 100
     cost = 0
     if o.peers_result is not Tri.YES:
         cost += min(
@@ -331,14 +494,7 @@ def _distance(o: RuleOutcome) -> int:
                     for m in (po.pod_match, po.namespace_match)
                     if m is not None and m.result is not Tri.YES
                 )
-                + (
-                    2
-                    * sum(
-                        1
-                        for x in po.misses
-                        if x in (PeerMiss.OTHER_NAMESPACE, PeerMiss.NOT_A_POD, PeerMiss.IP_BLOCK)
-                    )
-                )
+                + 2 * sum(1 for x in po.misses if x in _FAR_MISSES)
                 for po in o.peers
             ),
             default=1,
@@ -348,6 +504,9 @@ def _distance(o: RuleOutcome) -> int:
     return cost
 
 
+_FAR_MISSES = (PeerMiss.OTHER_NAMESPACE, PeerMiss.NOT_A_POD, PeerMiss.IP_BLOCK)
+
+
 def nearest_misses(side: DirectionResult, limit: int = 3) -> list[RuleOutcome]:
     """Rules that came closest to admitting the flow, closest first."""
     candidates = [o for o in side.outcomes if o.rule is not None and o.result is not Tri.YES]
@@ -355,15 +514,148 @@ def nearest_misses(side: DirectionResult, limit: int = 3) -> list[RuleOutcome]:
     return candidates[:limit]
 
 
-def _input_findings(snapshot: Snapshot, pairs: list[PairResult]) -> list[Finding]:
-    """Input problems that touch the question: rejected policies in the namespaces involved."""
-    namespaces = set()
-    for p in pairs:
-        for ep in (p.source.endpoint, p.destination.endpoint):
-            if ep.namespace:
-                namespaces.add(ep.namespace)
+def _input_findings(snapshot: Snapshot, pods: Iterable[Pod]) -> list[Finding]:
+    """Rejected policies in the namespaces of the question: they look active but are not."""
+    namespaces = {p.namespace for p in pods}
     return [
         f
         for f in snapshot.problems
         if f.id == "policy-invalid" and f.objects and f.objects[0].namespace in namespaces
     ]
+
+
+# --- symptom routing and verification ----------------------------------------------
+
+
+def _symptom_findings(
+    snapshot: Snapshot,
+    dst: Target,
+    pairs: list[PairResult],
+    symptom: Symptom | None,
+    sem: Semantics,
+) -> list[Finding]:
+    if symptom is Symptom.REFUSED:
+        checks: list[str] = []
+        if dst.kind == "service":
+            n = len(dst.members)
+            checks.append(
+                f"Service {dst.label} has {n} backing pod(s)"
+                + ("" if n else ": nothing listens, hence the refusal")
+            )
+        for p in pairs:
+            pod = p.destination.endpoint.pod
+            if p.problem:
+                checks.append(p.problem)
+            elif pod is not None and p.destination.port is not None:
+                declared = any(cp.port == p.destination.port for cp in pod.ports)
+                if not declared:
+                    checks.append(
+                        f"{pod.key} declares no containerPort {p.destination.port} (declaring is "
+                        "optional, but check the process listens there)"
+                    )
+        denied = [p for p in pairs if p.verdict is Verdict.DENIED]
+        policy = (
+            "The policies here would drop this flow, which shows as a timeout, not a refusal: "
+            "so the packets are not reaching policy, or something else answers. "
+            if denied
+            else ""
+        )
+        return [
+            Finding(
+                "symptom-refused",
+                Severity.WARNING,
+                "'connection refused' means a host answered with a reset: NetworkPolicy drops "
+                "silently, so policy is unlikely to be the cause. "
+                + policy
+                + (
+                    "Checked: " + "; ".join(checks)
+                    if checks
+                    else "Check the port is listening (kubectl exec ... -- ss -ltn)."
+                ),
+            )
+        ]
+    if symptom is Symptom.NXDOMAIN:
+        name = (
+            f"{dst.service.name}.{dst.service.namespace}.svc.cluster.local" if dst.service else None
+        )
+        return [
+            Finding(
+                "symptom-nxdomain",
+                Severity.WARNING,
+                "NXDOMAIN means DNS answered that the name does not exist: the lookup got "
+                "through, so policy is not blocking DNS. Check the name and namespace"
+                + (f" ({name})" if name else "")
+                + ". A DNS *timeout* would point to blocked DNS egress (see dns-egress-missing; "
+                "`netpol-doctor diagnose SRC dns`)",
+            )
+        ]
+    return []
+
+
+def _verify(
+    snapshot: Snapshot, pairs: list[PairResult], verdict: Verdict, sem: Semantics
+) -> tuple[str, ...]:
+    """For a denial: the failing command, and the same test from a pod that should pass."""
+    if verdict is not Verdict.DENIED:
+        return ()
+    pair = next((p for p in pairs if p.verdict is Verdict.DENIED and p.decision), None)
+    if pair is None or pair.decision is None:
+        return ()
+    d = pair.decision
+    dst_ip = d.destination.ips[0] if d.destination.ips else None
+    if dst_ip is None:
+        return ()
+    lines = []
+    src_pod = d.source.pod
+    if src_pod is not None and not src_pod.is_template:
+        lines.append(f"{_probe(src_pod, str(dst_ip), d.port, d.protocol)}   # expected to time out")
+    blocked = d.egress if d.egress.result is Tri.NO else d.ingress
+    alt = _alternative_source(snapshot, d, blocked, sem)
+    if alt is not None:
+        why = (
+            "not selected by any egress policy"
+            if blocked.direction is Direction.EGRESS
+            else "admitted by the destination's ingress rules"
+        )
+        lines.append(
+            f"{_probe(alt, str(dst_ip), d.port, d.protocol)}   "
+            f"# {alt.key}: {why}; expected to connect"
+        )
+    return tuple(lines)
+
+
+def _probe(pod: Pod, ip: str, port: int, protocol: Protocol) -> str:
+    flags = "-zuv" if protocol is Protocol.UDP else "-zv"
+    return f"kubectl exec -n {pod.namespace} {pod.name} -- nc {flags} -w 3 {ip} {port}"
+
+
+_ALTERNATIVES_SCANNED = 500
+
+
+def _alternative_source(
+    snapshot: Snapshot, d: Decision, blocked: DirectionResult, sem: Semantics
+) -> Pod | None:
+    src = d.source.pod
+    if src is None:
+        return None
+    candidates = [
+        p
+        for p in snapshot.pods
+        if not p.is_template
+        and not p.host_network
+        and p.ips
+        and not p.finished
+        and p.key != src.key
+        and (d.destination.pod is None or p.key != d.destination.pod.key)
+    ]
+    candidates.sort(key=lambda p: (p.namespace != src.namespace, p.key))
+    for p in candidates[:_ALTERNATIVES_SCANNED]:
+        alt = evaluate(
+            snapshot, endpoint_for_pod(snapshot, p), d.destination, d.protocol, d.port, sem
+        )
+        if alt.verdict is not Verdict.ALLOWED:
+            continue
+        if blocked.direction is Direction.EGRESS and alt.egress.isolated:
+            continue
+        return p
+    return None

@@ -170,6 +170,8 @@ class DirectionResult:
     unreadable: bool = False
     #: NP-91: egress from a pod to its own node is implementation-defined
     own_node_egress: bool = False
+    #: NP-100: ICMP (and anything but TCP/UDP/SCTP) is undefined once isolated
+    undefined_protocol: bool = False
 
     @property
     def isolated(self) -> bool:
@@ -301,6 +303,17 @@ def _direction(
         for rule in rules:
             outcomes.append(_rule(snapshot, policy, rule, other, protocol, port, dst_ports, sem))
     result = tri_any(o.result for o in outcomes)
+    if protocol is Protocol.ICMP:
+        return DirectionResult(
+            direction,
+            subject,
+            Tri.UNKNOWN,
+            None,
+            selecting,
+            isolated_by,
+            tuple(outcomes),
+            undefined_protocol=True,
+        )
     own_node = False
     if (
         direction is Direction.EGRESS

@@ -59,6 +59,9 @@ class Protocol(Enum):
     TCP = "TCP"
     UDP = "UDP"
     SCTP = "SCTP"
+    #: Only ever in a question (ping): NetworkPolicy rules cannot name it (VAL-30), and
+    #: its fate under an isolating policy is undefined (NP-100).
+    ICMP = "ICMP"
 
 
 class Operator(Enum):

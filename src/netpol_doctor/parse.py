@@ -8,6 +8,7 @@ Raw YAML/JSON stops here: nothing downstream sees a dict. Every problem becomes 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
@@ -578,6 +579,7 @@ def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
         _rule(Direction.EGRESS, i, rule) for i, rule in enumerate(spec.get("egress") or [])
     )
     declared = spec.get("policyTypes") or []
+    explicit = bool(declared) and _author_declared_types(raw)
     if declared:
         types = frozenset(Direction(t) for t in declared)  # NP-26: used verbatim
     else:
@@ -588,11 +590,27 @@ def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
         ref=r.ref,
         pod_selector=parse_selector(spec.get("podSelector") or {}),  # NP-11: absent = {}
         policy_types=types,
-        explicit_types=bool(declared),
+        explicit_types=explicit,
         ingress=ingress,
         egress=egress,
     )
     return _ok(policy, "NetworkPolicy")
+
+
+def _author_declared_types(raw: dict[str, Any]) -> bool:
+    """Did the author write policyTypes? A policy read back from the API server always
+    has it (defaulting), so look at what `kubectl apply` recorded, when it did. Only
+    this one fact is taken from the annotation; nothing of it is kept."""
+    meta = raw.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    applied = annotations.get(_DROPPED_ANNOTATIONS[0]) if isinstance(annotations, dict) else None
+    if not isinstance(applied, str):
+        return True
+    try:
+        spec = json.loads(applied).get("spec")
+    except (ValueError, AttributeError):
+        return True
+    return not isinstance(spec, dict) or bool(spec.get("policyTypes"))
 
 
 def _rule(direction: Direction, index: int, raw: dict[str, Any] | None) -> Rule:

@@ -150,7 +150,7 @@ def diagnosis_dict(diag: Diagnosis, problems: list[Finding]) -> dict[str, Any]:
         "source": _target_dict(diag.source),
         "destination": _target_dict(diag.destination),
         "port": diag.port,
-        "protocol": diag.protocol.value,
+        "protocol": diag.protocol_label,
         "cni": diag.cni.name,
         "egress": direction_dict(main.decision, main.decision.egress)
         if main and main.decision

@@ -16,7 +16,7 @@ from ..engine import Decision, DirectionResult, Verdict
 from ..explain import describe_rule, direction_summary, rule_outcome_lines
 from ..findings import Finding, Severity
 from ..matrix import Matrix
-from ..model import Direction
+from ..model import Direction, Protocol
 from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
 from .structured import decisive_pair
@@ -58,25 +58,46 @@ class _Out:
         return buf.getvalue()
 
 
-def _finding_lines(
-    out: _Out, findings: tuple[Finding, ...] | list[Finding], indent: str = "  "
-) -> None:
-    width = max((len(f.id) for f in findings), default=0)
+#: Findings naming one specific change; when present, the generic "add a policy for
+#: exactly this flow" fix of *-not-allowed is left to the JSON output.
+_SPECIFIC = frozenset(
+    {
+        "namespace-label-mismatch",
+        "pod-selector-scope",
+        "named-port-unresolved",
+        "port-mismatch",
+        "ipblock-except",
+        "pod-label-mismatch",
+        "peer-and-or-confusion",
+        "dns-egress-missing",
+        "apiserver-egress-missing",
+    }
+)
+_NOT_ALLOWED = frozenset({"ingress-not-allowed", "egress-not-allowed"})
+
+
+def _finding_lines(out: _Out, findings: tuple[Finding, ...] | list[Finding]) -> None:
+    """`  [error] id: message`, continuation lines and the fix indented under it."""
+    specific = any(f.id in _SPECIFIC and f.fix is not None for f in findings)
     for f in findings:
         first, *rest = f.message.split("\n")
-        out.add(
-            f"{indent}{f.severity.value:<7} {f.id:<{width}}  {first}", _SEVERITY_STYLE[f.severity]
-        )
-        pad = indent + " " * (9 + width)
-        for line in rest:
-            out.add(f"{pad}{line}")
-        if f.fix is not None:
-            out.add(f"{pad}fix: {f.fix.summary}")
-            if f.fix.snippet:
-                for line in f.fix.snippet.rstrip().split("\n"):
-                    out.add(f"{pad}  {line}")
-            if f.fix.caution:
-                out.add(f"{pad}note: {f.fix.caution}")
+        out.add(f"  [{f.severity.value}] {f.id}: {first}", _SEVERITY_STYLE[f.severity])
+        pad = "      "
+        brief = f.id in _NOT_ALLOWED and specific
+        if not brief:
+            for line in rest:
+                out.add(f"{pad}{line}")
+        if f.fix is None:
+            continue
+        if brief:
+            out.add(f"{pad}(or {f.fix.summary}: see --output json)")
+            continue
+        out.add(f"{pad}fix: {f.fix.summary}", "green")
+        if f.fix.snippet:
+            for line in f.fix.snippet.rstrip().split("\n"):
+                out.add(f"{pad}  {line}")
+        if f.fix.caution:
+            out.add(f"{pad}note: {f.fix.caution}")
 
 
 def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) -> None:
@@ -114,17 +135,31 @@ def _pair_block(out: _Out, p: PairResult) -> None:
 
 def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
     out = _Out()
-    ports = f"{diag.protocol.value} {diag.port}"
+    ports = (
+        diag.protocol_label
+        if diag.protocol is Protocol.ICMP
+        else f"{diag.protocol_label} {diag.port}"
+    )
     out.add(
         f"{diag.verdict.value.upper()}  {diag.source.label} -> {diag.destination.label}  {ports}",
         _VERDICT_STYLE[diag.verdict],
     )
     main = decisive_pair(diag)
-    blocking = [f for f in diag.findings if f.severity is not Severity.INFO]
-    if blocking:
+    errors = [f for f in diag.findings if f.severity is Severity.ERROR]
+    warnings = [f for f in diag.findings if f.severity is Severity.WARNING]
+    if errors:
         out.add()
-        out.add("What decides it", "bold")
-        _finding_lines(out, blocking)
+        out.add("What blocks it" if diag.verdict is Verdict.DENIED else "Errors", "bold")
+        _finding_lines(out, errors)
+    if warnings:
+        out.add()
+        out.add("Also check", "bold")
+        _finding_lines(out, warnings)
+    if diag.verify:
+        out.add()
+        out.add("Confirm it", "bold")
+        for line in diag.verify:
+            out.add(f"  {line}")
     if len(diag.pairs) > 1:
         out.add()
         out.add(f"Pairs ({len(diag.pairs)})", "bold")
