@@ -72,6 +72,16 @@ class Diagnosis:
     symptom: Symptom | None = None
     notes: tuple[str, ...] = field(default=())
 
+    def decides(self, f: Finding) -> bool:
+        """Is this finding part of what decides the verdict (vs. something to check too)?"""
+        if f.id in _DECISIVE:
+            return True
+        return (
+            (self.destination.kind == "dns"
+            and f.id == "dns-egress-missing")
+            or (f.id == "apiserver-egress-missing" and f.severity is Severity.ERROR)
+        )
+
     @property
     def protocol_label(self) -> str:
         if self.protocol is not None:
@@ -234,6 +244,7 @@ def _order(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(unique)
 
 
+_DECISIVE = frozenset(k for k, group in _GROUPS.items() if group <= 3)
 _PER_SIDE = frozenset({"ingress-not-allowed", "egress-not-allowed"})
 
 

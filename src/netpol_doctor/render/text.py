@@ -145,12 +145,12 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         _VERDICT_STYLE[diag.verdict],
     )
     main = decisive_pair(diag)
-    errors = [f for f in diag.findings if f.severity is Severity.ERROR]
-    warnings = [f for f in diag.findings if f.severity is Severity.WARNING]
-    if errors:
+    decisive = [f for f in diag.findings if diag.decides(f)]
+    warnings = [f for f in diag.findings if not diag.decides(f) and f.severity is not Severity.INFO]
+    if decisive:
         out.add()
-        out.add("What blocks it" if diag.verdict is Verdict.DENIED else "Errors", "bold")
-        _finding_lines(out, errors)
+        out.add("What blocks it" if diag.verdict is Verdict.DENIED else "What decides it", "bold")
+        _finding_lines(out, decisive)
     if warnings:
         out.add()
         out.add("Also check", "bold")
