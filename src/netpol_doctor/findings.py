@@ -56,7 +56,7 @@ CATALOG: dict[str, str] = {
     # what decides the verdict
     "ingress-not-allowed": "The destination is ingress-isolated and no rule admits the traffic.",
     "egress-not-allowed": "The source is egress-isolated and no rule admits the traffic.",
-    "namespace-label-mismatch": "A namespaceSelector would admit the peer if its namespace had a label",
+    "namespace-label-mismatch": "A namespaceSelector would admit the peer given a namespace label.",
     "pod-selector-scope": "A podSelector-only peer matches a pod of another namespace: never.",
     "pod-label-mismatch": "A podSelector would admit the peer if the pod had a label.",
     "peer-and-or-confusion": "One peer (AND) vs two list items (OR) decides this flow.",
