@@ -14,7 +14,7 @@ import yaml
 
 from builders import namespace, node, pod, policy, service, snapshot_of
 from netpol_doctor.cni import CniInfo, profile_named
-from netpol_doctor.diagnose import diagnose
+from netpol_doctor.diagnose import Symptom, diagnose
 from netpol_doctor.model import Protocol
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml"))
@@ -56,9 +56,10 @@ def test_case(path: Path, case: dict[str, Any], question: dict[str, Any], tmp_pa
         snap,
         question["src"],
         question["dst"],
-        question["port"],
+        question.get("port"),
         Protocol(question.get("protocol", "TCP")),
         cni=cni,
+        symptom=Symptom(question["symptom"]) if "symptom" in question else None,
     )
     ids = [f.id for f in diag.findings]
     assert diag.verdict.value == question["verdict"], (path.name, question, ids)

@@ -10,6 +10,7 @@ Each check is a function `(Snapshot, ..., Decision) -> list[Finding]`. Imports
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -652,16 +653,24 @@ _DENY_REASONS = ("NetworkPolicyDenied", "PolicyDenied", "PolicyVerdictDenied", "
 
 
 def event_findings(snapshot: Snapshot, pods: Iterable[Pod]) -> list[Finding]:
+    pods = list(pods)
     keys = {(p.namespace, p.name) for p in pods}
-    ips = {str(ip) for p in pods for ip in p.ips}
-    names = {n for _, n in keys}
+    tokens = {p.name for p in pods if not p.is_template} | {str(ip) for p in pods for ip in p.ips}
+    # Whole tokens only: pod "d" is not in "denied", 10.0.0.1 is not in 10.0.0.12.
+    mention = (
+        re.compile(
+            r"(?<![\w.-])(" + "|".join(re.escape(t) for t in sorted(tokens)) + r")(?![\w-]|\.\d)"
+        )
+        if tokens
+        else None
+    )
     out: list[Finding] = []
     for ev in snapshot.events:
         if ev.reason not in _DENY_REASONS and "policy" not in ev.reason.lower():
             continue
         inv = ev.involved
         about = inv is not None and (inv.namespace or ev.ref.namespace, inv.name) in keys
-        mentions = any(n in ev.message for n in names) or any(ip in ev.message for ip in ips)
+        mentions = mention is not None and mention.search(ev.message) is not None
         if about or mentions:
             out.append(
                 Finding(

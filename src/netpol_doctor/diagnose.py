@@ -76,10 +76,8 @@ class Diagnosis:
         """Is this finding part of what decides the verdict (vs. something to check too)?"""
         if f.id in _DECISIVE:
             return True
-        return (
-            (self.destination.kind == "dns"
-            and f.id == "dns-egress-missing")
-            or (f.id == "apiserver-egress-missing" and f.severity is Severity.ERROR)
+        return (self.destination.kind == "dns" and f.id == "dns-egress-missing") or (
+            f.id == "apiserver-egress-missing" and f.severity is Severity.ERROR
         )
 
     @property
@@ -421,7 +419,9 @@ def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
                 (pod.ref,),
             )
         )
-    for o in side.outcomes:
+    # What could not be decided matters only while nothing else admits the flow.
+    undecided = side.outcomes if side.result is not Tri.YES else ()
+    for o in undecided:
         for po in o.peers:
             if PeerMiss.NAMESPACE_LABELS_UNKNOWN in po.misses and po.result is Tri.UNKNOWN:
                 out.append(

@@ -205,6 +205,11 @@ def match_port(
     is not a pod (node, external IP), where a named port matches nothing (NP-65).
     """
     if spec.protocol is not protocol:
+        if isinstance(spec.port, str) and destination_ports is not None:
+            # The trap of NP-64: `port: dns` defaults to TCP while the pod names UDP 53.
+            named = tuple(cp for cp in destination_ports if cp.name == spec.port)
+            if any(cp.protocol is protocol and cp.port == port for cp in named):
+                return PortMatch(Tri.NO, PortMiss.NAME_OTHER_PROTOCOL, named)
         return PortMatch(Tri.NO, PortMiss.PROTOCOL)
     if spec.port is None:  # NP-61: every port of that protocol
         return PortMatch(Tri.YES)
