@@ -70,6 +70,11 @@ def resolve(
     With `port` (a destination), Service ports map to targetPorts per backing pod
     and a port name resolves on the destination pod's containerPorts.
     """
+    if "/" not in spec and ".svc" in spec:
+        # A Service's DNS name, as the client uses it: api.shop.svc[.cluster.local]
+        name, _, tail = spec.partition(".")
+        ns = tail.split(".svc", 1)[0] or namespace
+        return _service(snapshot, spec, (ns, name), port, protocol)
     head, _, rest = spec.partition("/")
     if head == "ip" and rest:
         try:

@@ -42,6 +42,22 @@ def render_diagnosis_markdown(diag: Diagnosis, problems: list[Finding]) -> str:
             msg = f["message"].replace("\n", "<br>").replace("|", "\\|")
             md.append(f"| {f['severity']} | `{f['id']}` | {msg} |")
         md.append("")
+    fixes = [f for f in data["findings"] if f["fix"] and f["fix"]["snippet"]]
+    if fixes:
+        md += ["### Fixes (printed, not applied)", ""]
+        for f in fixes:
+            md.append(f"- `{f['id']}`: {f['fix']['summary']}")
+            md += [
+                "",
+                "  ```",
+                *("  " + line for line in f["fix"]["snippet"].splitlines()),
+                "  ```",
+            ]
+            if f["fix"]["caution"]:
+                md.append(f"  Note: {f['fix']['caution']}")
+            md.append("")
+    if data["verify"]:
+        md += ["### Confirm it", "", "```", *data["verify"], "```", ""]
     if len(data["pairs"]) > 1:
         md += ["| source | destination | port | verdict |", "| --- | --- | --- | --- |"]
         for p in data["pairs"]:

@@ -159,7 +159,9 @@ def diagnosis_dict(diag: Diagnosis, problems: list[Finding]) -> dict[str, Any]:
         if main and main.decision
         else None,
         "pairs": [_pair_dict(p) for p in diag.pairs],
-        "findings": [finding_dict(f) for f in diag.findings],
+        "findings": [{**finding_dict(f), "decides": diag.decides(f)} for f in diag.findings],
+        "verify": list(diag.verify),
+        "symptom": diag.symptom.value if diag.symptom else None,
         "problems": [finding_dict(f) for f in problems],
     }
 
