@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import yaml
-from builders import namespace, pod, policy, snapshot_of, write
-from test_cli import EXAMPLES, run
 
+from builders import namespace, pod, policy, snapshot_of, write
 from netpol_doctor.diagnose import diagnose
 from netpol_doctor.findings import CATALOG
 from netpol_doctor.snapshot import load_snapshot
+from test_cli import EXAMPLES, run
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).parent / "cases"
