@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from .diagnose import Symptom, diagnose
 from .engine import Verdict
 from .errors import NetpolDoctorError
 from .findings import Severity
+from .live import Collection, Scope, save, to_snapshot
 from .matrix import compute_matrix
 from .model import Protocol
 from .podinfo import pod_view
@@ -60,6 +62,13 @@ def _common(f: F) -> F:
             help="Manifests or kubectl dumps (file or directory, YAML or JSON); repeatable.",
         ),
         click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Kubeconfig for a live read (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
+        ),
+        click.option("--context", default=None, help="Kubeconfig context for a live read."),
+        click.option(
             "--cni",
             type=click.Choice([p.name for p in KNOWN_CNIS]),
             default=None,
@@ -76,14 +85,53 @@ def _common(f: F) -> F:
     return f
 
 
-def _load(snapshots: tuple[str, ...]) -> Snapshot:
-    if not snapshots:
-        raise NetpolDoctorError(
-            "no --snapshot given: this version reads manifests and kubectl dumps from disk "
-            "(e.g. kubectl get ns,pods,svc,endpoints,networkpolicies,nodes,ds -A -o yaml > "
-            "dump.yaml, then --snapshot dump.yaml)"
-        )
-    return load_snapshot(snapshots)
+def _scope_for(*specs: str) -> Scope:
+    """The namespaces a live read needs for these question endpoints; None: all."""
+    namespaces: set[str] = set()
+    for spec in specs:
+        if spec in ("dns", "apiserver"):
+            continue  # kube-system and default are always read
+        head, _, rest = spec.partition("/")
+        if head in ("ip", "node") or spec == "*":
+            return Scope(None)  # an address may be any pod's
+        if head in ("svc", "service"):
+            head, _, rest = rest.partition("/")
+        elif ".svc" in spec and "/" not in spec:
+            head = spec.split(".")[1]
+        if "/" in spec or ".svc" in spec:
+            namespaces.add(head)
+    return Scope(frozenset(namespaces))
+
+
+def _load(
+    snapshots: tuple[str, ...],
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    scope: Scope | None = None,
+) -> Snapshot:
+    if snapshots:
+        return load_snapshot(snapshots)
+    collection = _collect(kubeconfig, context, scope or Scope(None))
+    return to_snapshot(collection)
+
+
+def _collect(kubeconfig: str | None, context: str | None, scope: Scope) -> Collection:
+    """Read the cluster; on a terminal, show progress once it takes over a second."""
+    from .live import collect
+
+    if not sys.stderr.isatty():
+        return collect(scope, kubeconfig, context)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status = console.status("reading the cluster")
+    timer = threading.Timer(1.0, status.start)
+    timer.start()
+    try:
+        return collect(scope, kubeconfig, context, progress=lambda m: status.update(m))
+    finally:
+        timer.cancel()
+        status.stop()
 
 
 def _cni(snapshot: Snapshot, name: str | None) -> CniInfo:
@@ -165,6 +213,8 @@ def diagnose_cmd(
     namespace: str,
     output: str,
     snapshots: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
     cni: str | None,
     color: bool | None,
 ) -> None:
@@ -212,11 +262,15 @@ def pod_cmd(
     namespace: str,
     output: str,
     snapshots: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
     cni: str | None,
     color: bool | None,
 ) -> None:
     """Which policies select POD, per direction, and what they admit."""
-    snapshot = _load(snapshots)
+    snapshot = _load(
+        snapshots, kubeconfig, context, _scope_for(pod if "/" in pod else f"{namespace}/{pod}")
+    )
     target = resolve(snapshot, pod, namespace=namespace)
     views = [pod_view(snapshot, m.endpoint.pod) for m in target.members if m.endpoint.pod]
     if not views:
@@ -243,11 +297,14 @@ def matrix_cmd(
     protocol: str,
     output: str,
     snapshots: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
     cni: str | None,
     color: bool | None,
 ) -> None:
     """The allowed/denied table for every pod pair in scope, on one port."""
-    snapshot = _load(snapshots)
+    scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
+    snapshot = _load(snapshots, kubeconfig, context, scope)
     m = compute_matrix(snapshot, port, _protocol(protocol), namespaces, _cni(snapshot, cni))
     keys = [p.key for p in m.pods]
     cell = {Verdict.ALLOWED: True, Verdict.DENIED: False, Verdict.UNKNOWN: None}
@@ -281,9 +338,16 @@ def matrix_cmd(
 @cli.command("check")
 @_common
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
-def check_cmd(snapshots: tuple[str, ...], cni: str | None, color: bool | None, output: str) -> None:
+def check_cmd(
+    snapshots: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    cni: str | None,
+    color: bool | None,
+    output: str,
+) -> None:
     """Read the input and report every problem in it (exit 2 if any is an error)."""
-    snapshot = _load(snapshots)
+    snapshot = _load(snapshots, kubeconfig, context)
     problems = snapshot.problems
     if output == "json":
         data: dict[str, Any] = {
@@ -299,6 +363,38 @@ def check_cmd(snapshots: tuple[str, ...], cni: str | None, color: bool | None, o
         click.echo(f"read: {summary or 'nothing'}")
     if any(f.severity is Severity.ERROR for f in problems):
         raise SystemExit(ExitCode.USAGE)
+
+
+@cli.group("snapshot")
+def snapshot_group() -> None:
+    """Save what a live read sees, for offline analysis and sharing."""
+
+
+@snapshot_group.command("save")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
+@click.option("--context", default=None)
+def snapshot_save_cmd(
+    directory: str, namespaces: tuple[str, ...], kubeconfig: str | None, context: str | None
+) -> None:
+    """Read the cluster (GET only) and write it to DIRECTORY for --snapshot.
+
+    Secrets and ConfigMaps are never read; env values, last-applied annotations and
+    managedFields are removed before writing. Reads that were refused are recorded,
+    so offline answers are unknown in the same places.
+    """
+    scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
+    collection = _collect(kubeconfig, context, scope)
+    files = save(collection, directory)
+    click.echo(
+        f"wrote {len(collection.objects)} objects to {directory} ({len(files)} files) "
+        f"with {collection.requests} API requests in {collection.seconds:.1f}s"
+    )
+    for (resource, ns), why in sorted(
+        collection.gaps.items(), key=lambda g: (g[0][0], g[0][1] or "")
+    ):
+        click.echo(f"not readable: {resource} in {ns or 'all namespaces'}: {why}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

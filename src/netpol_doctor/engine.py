@@ -255,10 +255,11 @@ def relevant_extended(
 ) -> tuple[ObjectRef, ...]:
     """Extended-family objects that can act on this flow: cluster-scoped ones, and
     namespaced ones in the source's or destination's namespace."""
-    namespaces = {source.namespace, destination.namespace} - {None}
-    return tuple(
+    namespaces = {ns for ns in (source.namespace, destination.namespace) if ns is not None}
+    present = [
         x.ref for x in snapshot.extended if x.ref.namespace is None or x.ref.namespace in namespaces
-    )
+    ]
+    return tuple(present + snapshot.unreadable_extended(namespaces))
 
 
 def _direction(

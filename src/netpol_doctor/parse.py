@@ -68,8 +68,22 @@ EXTENDED_KINDS: frozenset[tuple[str, str]] = frozenset(
         ("policy.networking.k8s.io", "AdminNetworkPolicy"),
         ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"),
         ("policy.networking.k8s.io", "ClusterNetworkPolicy"),
+        # Not on the roadmap yet, but each can deny what NetworkPolicy allows.
+        ("crd.antrea.io", "NetworkPolicy"),
+        ("crd.antrea.io", "ClusterNetworkPolicy"),
+        ("k8s.ovn.org", "EgressFirewall"),
     }
 )
+
+
+def _looks_like_network_policy(group: str, kind: str) -> bool:
+    """An unknown CRD that filters traffic: unknown means "can decide", not "inert"."""
+    return (
+        bool(group)
+        and group != "networking.k8s.io"
+        and (kind.endswith("NetworkPolicy") or kind.endswith("Firewall"))
+    )
+
 
 #: Annotations never kept: they can carry whole manifests, Secrets included.
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
@@ -231,7 +245,7 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
         return ParseResult(None, kind, [f])
     api_version = raw.get("apiVersion")
     group = _api_group(api_version) if isinstance(api_version, str) else ""
-    if (group, kind) in EXTENDED_KINDS:
+    if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
         return ParseResult(ExtendedObject(ref, group, raw), kind)
     parser = _PARSERS.get(kind)
     if parser is None or (kind == "NetworkPolicy" and group not in ("networking.k8s.io", "")):

@@ -31,7 +31,14 @@ from .model import (
 )
 from .parse import Event, ExtendedObject, Origin, parse_object
 
-__all__ = ["Snapshot", "load_snapshot", "read_documents"]
+__all__ = [
+    "META_API_VERSION",
+    "META_KIND",
+    "Snapshot",
+    "build_snapshot",
+    "load_snapshot",
+    "read_documents",
+]
 
 try:  # libyaml is ~10x faster; PyYAML wheels ship it, source builds may not
     _Loader: type[yaml.CSafeLoader | yaml.SafeLoader] = yaml.CSafeLoader
@@ -99,6 +106,14 @@ class Snapshot:
 
     def is_unreadable(self, resource: str, namespace: str | None) -> bool:
         return (resource, None) in self.unreadable or (resource, namespace) in self.unreadable
+
+    def unreadable_extended(self, namespaces: set[str]) -> list[ObjectRef]:
+        """Policy lists of other families that could not be read, and could apply."""
+        return [
+            ObjectRef(resource, ns, "*")
+            for resource, ns in sorted(self.unreadable, key=lambda g: (g[0], g[1] or ""))
+            if resource not in CORE_RESOURCES and (ns is None or ns in namespaces)
+        ]
 
     def summary(self) -> dict[str, int]:
         live = sum(1 for p in self.pods if not p.is_template)
@@ -230,16 +245,60 @@ def _unpack(doc: Any, origin: Origin) -> Iterator[tuple[Any, Origin]]:
     yield doc, origin
 
 
+#: Resources the analysis reads from every cluster; a gap in any other list is an
+#: extended policy kind that could not be read (and so might deny anything).
+CORE_RESOURCES = frozenset(
+    {
+        "namespaces",
+        "nodes",
+        "pods",
+        "services",
+        "endpoints",
+        "endpointslices",
+        "networkpolicies",
+        "events",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+    }
+)
+
+#: What `snapshot save` records beside the objects: the reads that were refused, so an
+#: offline analysis reports the same unknowns as the live one.
+META_API_VERSION = "netpol-doctor.io/v1"
+META_KIND = "SnapshotInfo"
+
+
 def load_snapshot(paths: Iterable[str | Path], default_namespace: str = "default") -> Snapshot:
     """Read manifests into a Snapshot. Never raises for bad input: see `.problems`."""
+    return build_snapshot(read_documents(paths), default_namespace)
+
+
+def build_snapshot(
+    items: Iterable[tuple[Any, Origin] | Finding],
+    default_namespace: str = "default",
+    gaps: dict[tuple[str, str | None], str] | None = None,
+) -> Snapshot:
+    """Parse manifest dicts (from files or a live cluster) into a Snapshot.
+
+    `gaps`: lists that could not be read, and why; decisions needing them are unknown.
+    """
     snap = Snapshot()
+    all_gaps = dict(gaps or {})
     seen: dict[tuple[str, str | None, str], ObjectRef] = {}
     objects: dict[tuple[str, str | None, str], Any] = {}
-    for item in read_documents(paths):
+    for item in items:
         if isinstance(item, Finding):
             snap.problems.append(item)
             continue
         doc, origin = item
+        if (
+            isinstance(doc, dict)
+            and doc.get("kind") == META_KIND
+            and doc.get("apiVersion") == META_API_VERSION
+        ):
+            all_gaps.update(_forbidden_reads(doc))
+            continue
         result = parse_object(doc, origin, default_namespace)
         snap.problems.extend(_with_item(f, origin) for f in result.findings)
         if result.rejected is not None:
@@ -264,7 +323,20 @@ def load_snapshot(paths: Iterable[str | Path], default_namespace: str = "default
         objects[key] = result.obj
         snap.kinds[result.kind] += 1
     _assemble(snap, list(objects.values()))
+    snap.unreadable = set(all_gaps)
+    snap.problems[:0] = gap_findings(all_gaps)
     return snap
+
+
+def _forbidden_reads(doc: dict[str, Any]) -> dict[tuple[str, str | None], str]:
+    out: dict[tuple[str, str | None], str] = {}
+    for entry in doc.get("forbidden") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), str):
+            ns = entry.get("namespace")
+            why = entry.get("reason")
+            key = (entry["resource"], ns if isinstance(ns, str) else None)
+            out[key] = why if isinstance(why, str) else "not readable when the snapshot was saved"
+    return out
 
 
 def _with_item(f: Finding, origin: Origin) -> Finding:
@@ -349,3 +421,67 @@ def _note_missing_namespaces(snap: Snapshot) -> None:
                 (ObjectRef("Namespace", None, ns), ref),
             )
         )
+
+
+# --- saving -----------------------------------------------------------------------
+
+
+def gap_findings(gaps: dict[tuple[str, str | None], str]) -> list[Finding]:
+    """One problem per list that could not be read: the answers it feeds are unknown."""
+    out = []
+    for (resource, ns), why in sorted(gaps.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        where = f"namespace {ns}" if ns else "the whole cluster"
+        ref = ObjectRef(resource, ns, "*")
+        out.append(
+            Finding(
+                "reads-forbidden",
+                Severity.WARNING,
+                f"could not read {resource} in {where} ({why}); answers that depend on them "
+                "are unknown",
+                (ref,),
+            )
+        )
+    return out
+
+
+def write_snapshot(
+    objects: Iterable[dict[str, Any]],
+    gaps: dict[tuple[str, str | None], str],
+    directory: str | Path,
+    info: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write objects as one kubectl-style List per kind (sorted: diffable), plus the
+    SnapshotInfo that records the gaps. Objects must already be stripped."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for obj in objects:
+        by_kind[str(obj.get("kind"))].append(obj)
+    written = []
+    for kind, items in sorted(by_kind.items()):
+        items.sort(
+            key=lambda o: (o.get("metadata", {}).get("namespace") or "", o["metadata"]["name"])
+        )
+        path = root / f"{kind.lower()}.yaml"
+        doc = {"apiVersion": "v1", "kind": "List", "items": items}
+        path.write_text(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False))
+        written.append(path)
+    meta = {
+        "apiVersion": META_API_VERSION,
+        "kind": META_KIND,
+        **(info or {}),
+        "forbidden": [
+            {"resource": r, "namespace": ns, "reason": why}
+            for (r, ns), why in sorted(gaps.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+        ],
+    }
+    path = root / "snapshot-info.yaml"
+    path.write_text(yaml.dump(meta, Dumper=_Dumper, sort_keys=False))
+    written.append(path)
+    return written
+
+
+try:
+    _Dumper: type[yaml.CSafeDumper | yaml.SafeDumper] = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover
+    _Dumper = yaml.SafeDumper

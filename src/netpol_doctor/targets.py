@@ -149,6 +149,10 @@ def _service(
 ) -> Target:
     ns, name = key
     svc = snapshot.services.get(f"{ns}/{name}")
+    if svc is None and snapshot.is_unreadable("services", ns):
+        raise QuestionError(
+            f"Service {ns}/{name} could not be read: listing services in {ns} was not allowed"
+        )
     if svc is None:
         known = sorted(k for k in snapshot.services if k.startswith(f"{ns}/"))
         hint = f"; Services in {ns}: {', '.join(known)}" if known else ""
@@ -221,6 +225,8 @@ def _service_endpoints(snapshot: Snapshot, svc: Service) -> list[Endpoint]:
 
 
 def _not_found(snapshot: Snapshot, ns: str, name: str) -> str:
+    if snapshot.is_unreadable("pods", ns):
+        return f"no pod {ns}/{name} could be found: listing pods in {ns} was not allowed (403)"
     pods = snapshot.pods_by_namespace.get(ns, [])
     close = sorted(p.name for p in pods if p.name.startswith(name) or name in p.name)[:5]
     if close:
