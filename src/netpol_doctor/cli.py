@@ -226,7 +226,7 @@ def diagnose_cmd(
     `apiserver` (the `kubernetes` Service's endpoints).
     Exit code: 0 allowed, 1 denied, 3 unknown, 2 usage or input error.
     """
-    snapshot = _load(snapshots)
+    snapshot = _load(snapshots, kubeconfig, context, _scope_for(source, destination))
     icmp = protocol.upper() == "ICMP"
     if port is None and destination not in ("dns", "apiserver") and not icmp:
         raise click.UsageError("--port is required (except for the dns and apiserver checks)")

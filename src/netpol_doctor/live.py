@@ -114,17 +114,20 @@ class _Client:
             with self._lock:
                 self.requests += 1
             try:
-                resp = self.api.call_api(
-                    path,
+                method, url, headers, _, _ = self.api.param_serialize(
                     "GET",
+                    path,
                     query_params=list((query or {}).items()),
                     header_params={"Accept": "application/json"},
                     auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _return_http_data_only=True,
-                    _request_timeout=_TIMEOUT,
                 )
-                data: dict[str, Any] = json.loads(resp.data)
+                resp = self.api.call_api(
+                    method, url, header_params=headers, _request_timeout=_TIMEOUT
+                )
+                body = resp.read()
+                if not 200 <= resp.status <= 299:
+                    raise ApiException(http_resp=resp)
+                data: dict[str, Any] = json.loads(body)
                 return data
             except ApiException as exc:
                 if exc.status in (429, 500, 502, 503, 504) and attempt < _ATTEMPTS - 1:
