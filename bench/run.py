@@ -40,6 +40,33 @@ def _time(cmd: list[str]) -> float:
     return elapsed
 
 
+def live() -> None:
+    """A live diagnose against the test API server (HTTPS on 127.0.0.1) serving the
+    example cluster: API requests made and whole-process time."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fakeapi import FakeApiServer, load_manifests
+
+    exe = shutil.which("netpol-doctor", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, FakeApiServer(load_manifests(EXAMPLES)) as srv:
+        cfg = Path(tmp) / "kubeconfig"
+        srv.write_kubeconfig(cfg)
+        print()
+        print(f"{'live (HTTPS API server on 127.0.0.1)':<42} {'median':>8} {'requests':>9}")
+        for label, args in QUESTIONS[:3]:
+            cmd = [exe, *args, "--kubeconfig", str(cfg)]
+            times, counts = [], []
+            for _ in range(5):
+                before = len(srv.requests)
+                times.append(_time(cmd))
+                counts.append(len(srv.requests) - before)
+            name = label.replace("(examples/", "(live")
+            median = statistics.median(times) * 1000
+            print(f"{name:<42} {median:>6.0f}ms {counts[-1]:>9}")
+
+
 def main() -> None:
     exe = shutil.which("netpol-doctor", path=str(Path(sys.executable).parent))
     if exe is None:
@@ -57,3 +84,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    live()
