@@ -173,19 +173,17 @@ def dns_findings(snapshot: Snapshot, source: Endpoint, check: DnsCheck) -> list[
         ],
         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
     }
-    manifest = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": _free_name(snapshot, pod.namespace, "allow-dns-egress"),
-            "namespace": pod.namespace,
-        },
-        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [rule]},
-    }
+    # Add the rule to a policy that already isolates the pod for egress: a new policy
+    # would itself egress-isolate every pod it selects that was not isolated before.
+    isolating = [p for d in check.decisions for p in d.egress.isolated_by]
+    host = min(isolating, key=lambda p: (not p.pod_selector.is_empty, p.ref.name))
     fix = Fix(
-        "allow DNS on UDP and TCP 53 to the DNS pods for every pod of the namespace",
-        to_yaml(manifest),
-        f"lets every pod in {pod.namespace} send UDP/TCP 53 to the DNS pods (nothing else)",
+        f"add a DNS rule (UDP and TCP 53 to the DNS pods) to NetworkPolicy {host.ref.key}",
+        f"# in NetworkPolicy {host.ref.key}, append to spec.egress:\n"
+        + to_yaml([rule])
+        + f"\n# preview: kubectl edit networkpolicy -n {host.namespace} {host.ref.name}",
+        f"every pod {host.ref.key} selects may then send UDP/TCP 53 to the DNS pods; "
+        "nothing else changes",
     )
     refs = tuple(ObjectRef("NetworkPolicy", pod.namespace, n.split("/")[1]) for n in policies)
     return [
@@ -198,15 +196,6 @@ def dns_findings(snapshot: Snapshot, source: Endpoint, check: DnsCheck) -> list[
             fix,
         )
     ]
-
-
-def _free_name(snapshot: Snapshot, namespace: str, name: str) -> str:
-    """A policy name not taken in the namespace, so applying the fix replaces nothing."""
-    taken = {p.ref.name for p in snapshot.policies_by_namespace.get(namespace, ())}
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
 
 
 def _dns_selector(pod: Pod) -> dict[str, str]:
@@ -273,10 +262,16 @@ def apiserver_check(
         "to": [{"ipBlock": {"cidr": f"{ip}/{ip.max_prefixlen}"}} for ip in addresses],
         "ports": [{"protocol": "TCP", "port": p} for p in sorted({d.port for d in blocked})],
     }
+    host = min(
+        (p for d in decisions for p in d.egress.isolated_by),
+        key=lambda p: (not p.pod_selector.is_empty, p.ref.name),
+    )
     fix = Fix(
-        f"add an egress rule for the API server endpoints to a policy selecting {pod.key}",
-        to_yaml({"egress": [rule]}),
-        "admits only the API server addresses on that port",
+        f"add an egress rule for the API server endpoints to NetworkPolicy {host.ref.key}",
+        f"# in NetworkPolicy {host.ref.key}, append to spec.egress:\n"
+        + to_yaml([rule])
+        + f"\n# preview: kubectl edit networkpolicy -n {host.namespace} {host.ref.name}",
+        f"every pod {host.ref.key} selects may then reach the API server on that port",
     )
     return [Finding("apiserver-egress-missing", severity, msg, (pod.ref,), None, fix)]
 
@@ -285,7 +280,8 @@ def apiserver_check(
 
 
 def _policies_of(decisions: Iterable[Decision]) -> list[tuple[Pod, NetworkPolicy]]:
-    seen: set[tuple[str, str]] = set()
+    """Each policy selecting an end of the question once, with the first pod it selects."""
+    seen: set[str] = set()
     out = []
     for d in decisions:
         for side in (d.egress, d.ingress):
@@ -293,8 +289,8 @@ def _policies_of(decisions: Iterable[Decision]) -> list[tuple[Pod, NetworkPolicy
             if pod is None or (side.exemption is not None and side.exemption.value != "self"):
                 continue
             for p in side.selecting:
-                if (pod.key, p.ref.key) not in seen:
-                    seen.add((pod.key, p.ref.key))
+                if p.ref.key not in seen:
+                    seen.add(p.ref.key)
                     out.append((pod, p))
     return out
 
@@ -561,8 +557,8 @@ def mesh_and_multus_findings(snapshot: Snapshot, pods: Iterable[Pod]) -> list[Fi
                     Severity.INFO,
                     f"{pod.key} is in a service mesh ({', '.join(mesh)}): mesh authorization "
                     "(Istio AuthorizationPolicy, Linkerd Server/AuthorizationPolicy) can also "
-                    "reject this traffic at L7, and the sidecar's own ports (15001/15006, "
-                    "4143) must be allowed too",
+                    "reject this traffic at L7, and an egress-isolated sidecar also needs "
+                    "egress to its control plane (istiod; linkerd's destination and identity)",
                     (pod.ref,),
                 )
             )

@@ -8,7 +8,7 @@ Imports `model`, `findings`, `selectors`, `snapshot`, `engine`, `targets`, `cni`
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from . import context
@@ -16,6 +16,7 @@ from .cni import CniInfo, detect_cni, semantics_for
 from .engine import (
     Decision,
     DirectionResult,
+    Endpoint,
     EndpointKind,
     PeerMiss,
     RuleOutcome,
@@ -138,11 +139,50 @@ def diagnose(
             decision = evaluate(snapshot, s.endpoint, d.endpoint, protocol, d.port, sem)
             pairs.append(PairResult(s, d, decision))
     verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
+    snat = _snat_pairs(snapshot, src, dst, protocol, sem)
+    if snat is not None:
+        # NP-95/NP-53: the pod sees a node IP, or (plugin-dependent) the client's: an
+        # answer holds only if both readings give it.
+        seen_as_node = aggregate(p.verdict for p in snat if p.verdict is not None)
+        if not snat or seen_as_node is not verdict:
+            verdict = Verdict.UNKNOWN
+        pairs = [*snat, *pairs]
     findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
-    verify = _verify(snapshot, pairs, verdict, sem)
+    # On a plugin that enforces nothing, the blocked connection would in fact succeed.
+    enforced = cni.profile is None or cni.profile.enforces is not Tri.NO
+    verify = _verify(snapshot, pairs, verdict, sem) if enforced else ()
     return Diagnosis(
         verdict, src, dst, port, protocol, tuple(pairs), findings, cni, verify, symptom
     )
+
+
+_SNAT_NODES = 3
+
+
+def _snat_pairs(
+    snapshot: Snapshot, src: Target, dst: Target, protocol: Protocol, sem: Semantics
+) -> list[PairResult] | None:
+    """An outside client through a NodePort/LoadBalancer Service with
+    externalTrafficPolicy Cluster reaches the pod as a node's address; None if not."""
+    svc = dst.service
+    if svc is None or svc.type not in ("NodePort", "LoadBalancer"):
+        return None
+    if (svc.external_traffic_policy or "Cluster") != "Cluster":
+        return None
+    if src.kind != "ip" or any(m.endpoint.kind is not EndpointKind.EXTERNAL for m in src.members):
+        return None
+    out: list[PairResult] = []
+    for node in sorted(snapshot.nodes.values(), key=lambda n: n.ref.name)[:_SNAT_NODES]:
+        ep = Endpoint(EndpointKind.HOST, None, node.addresses, node.ref.name)
+        seen = Member(
+            ep, None, f"SNAT by {svc.type} {svc.key}: the client arrives as node {node.ref.name}"
+        )
+        for d in dst.members:
+            if d.port is not None:
+                out.append(
+                    PairResult(seen, d, evaluate(snapshot, ep, d.endpoint, protocol, d.port, sem))
+                )
+    return out
 
 
 def _diagnose_dns(
@@ -275,7 +315,8 @@ def _findings(
             Finding(
                 "service-no-endpoints",
                 Severity.ERROR,
-                f"Service {dst.label} selects no running pod: connections are refused or time "
+                f"Service {svc.key if svc else dst.label} selects no running pod: connections "
+                "are refused or time "
                 "out whatever the policies say (kubectl get endpointslices -n "
                 f"{svc.namespace if svc else '?'} -l kubernetes.io/service-name="
                 f"{svc.name if svc else '?'})",
@@ -352,12 +393,15 @@ def _pair_findings(snapshot: Snapshot, d: Decision) -> list[Finding]:
     if d.extended:
         names = ", ".join(str(r) for r in d.extended[:5])
         more = f" and {len(d.extended) - 5} more" if len(d.extended) > 5 else ""
+        verb = "is" if len(d.extended) == 1 else "are"
         out.append(
             Finding(
                 "extended-policies-present",
                 Severity.WARNING,
-                f"{names}{more} can also decide this traffic and are not evaluated yet; "
-                f"standard NetworkPolicy alone says {d.network_policy_verdict.value}",
+                f"{names}{more} {verb} not evaluated yet and can also decide this traffic: "
+                "deny what NetworkPolicy allows, or allow what it denies (Cilium adds its "
+                "allows to NetworkPolicy's; Calico tiers and admin-tier policies act "
+                f"before it). Standard NetworkPolicy alone says {d.network_policy_verdict.value}",
                 d.extended,
             )
         )
@@ -435,7 +479,9 @@ def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
                         (o.policy.ref, ObjectRef("Namespace", None, po.namespace or "?")),
                     )
                 )
-            if {PeerMiss.POD_IP_IMPL_DEFINED, PeerMiss.NO_POD_IP} & set(po.misses):
+            if {PeerMiss.POD_IP_IMPL_DEFINED, PeerMiss.NO_POD_IP, PeerMiss.POD_IP_EXCLUDED} & set(
+                po.misses
+            ):
                 out.append(
                     Finding(
                         "ipblock-pod-ip",
@@ -472,14 +518,12 @@ def _not_allowed(d: Decision, side: DirectionResult) -> Finding:
     msg = direction_summary(side, other.label)
     if lines:
         msg += "\nnearest misses:\n" + "\n".join(lines)
-    cidr = None
-    if other.pod is None and other.ips:
-        ip = other.ips[0]
-        cidr = f"{ip}/{ip.max_prefixlen}"
     fix = None
     if d.protocol is not Protocol.ICMP:
+        # A node, a hostNetwork pod or an outside client is only ever an address (NP-94).
         other_pod = other.pod if other.kind is EndpointKind.POD else None
-        fix = allow_flow_policy(side.direction, pod, other_pod, cidr, d.protocol, d.port)
+        cidrs = [] if other_pod else [f"{ip}/{ip.max_prefixlen}" for ip in other.ips]
+        fix = allow_flow_policy(side.direction, pod, other_pod, cidrs, d.protocol, d.port)
     return Finding(
         f"{word}-not-allowed",
         Severity.ERROR,
@@ -529,7 +573,9 @@ def _input_findings(snapshot: Snapshot, pods: Iterable[Pod]) -> list[Finding]:
     """Rejected policies in the namespaces of the question: they look active but are not."""
     namespaces = {p.namespace for p in pods}
     return [
-        f
+        replace(
+            f, message=f"{f.objects[0]}" + (f" {f.field}" if f.field else "") + f": {f.message}"
+        )
         for f in snapshot.problems
         if f.id == "policy-invalid" and f.objects and f.objects[0].namespace in namespaces
     ]

@@ -123,6 +123,7 @@ class PeerMiss(Enum):
     NOT_A_POD = "not-a-pod"  # a selector peer vs a node/hostNetwork/external address
     IP_BLOCK = "ip-block"  # address outside cidr, in an except range, other family
     POD_IP_IMPL_DEFINED = "pod-ip-impl-defined"  # ipBlock contains the pod IP (NP-51)
+    POD_IP_EXCLUDED = "pod-ip-excluded"  # ...and the plugin never matches pod IPs (Cilium)
     NO_POD_IP = "no-pod-ip"  # a template pod has no IP to test against an ipBlock
 
 
@@ -409,20 +410,32 @@ def _ip_peer(
         # A template pod has no IP yet: the block can only match inside the pod CIDRs.
         possible = _may_cover_pod_cidrs(snapshot, block)
         result = tri_all([possible, sem.ipblock_matches_pod_ips])
-        misses = () if result is Tri.YES else (PeerMiss.NO_POD_IP,)
+        if possible is Tri.NO:
+            misses: tuple[PeerMiss, ...] = (PeerMiss.IP_BLOCK,)  # outside every pod CIDR
+        elif sem.ipblock_matches_pod_ips is Tri.NO:
+            misses = (PeerMiss.POD_IP_EXCLUDED,)
+        else:
+            misses = () if result is Tri.YES else (PeerMiss.NO_POD_IP,)
         return PeerOutcome(peer, result, misses, namespace=ep.namespace)
     m = match_ip_block(block, ep.ips)
     if not m.matched:
         return PeerOutcome(peer, Tri.NO, (PeerMiss.IP_BLOCK,), ip_match=m, namespace=ep.namespace)
     if ep.kind is EndpointKind.POD:
         result = sem.ipblock_matches_pod_ips  # NP-51: implementation-defined
-        misses = () if result is Tri.YES else (PeerMiss.POD_IP_IMPL_DEFINED,)
+        misses = _POD_IP_MISSES[result]
         return PeerOutcome(peer, result, misses, ip_match=m, namespace=ep.namespace)
     if ep.kind is EndpointKind.HOST:
         result = sem.ipblock_matches_node_ips
         misses = () if result is Tri.YES else (PeerMiss.IP_BLOCK,)
         return PeerOutcome(peer, result, misses, ip_match=m, namespace=ep.namespace)
     return PeerOutcome(peer, Tri.YES, ip_match=m)
+
+
+_POD_IP_MISSES: dict[Tri, tuple[PeerMiss, ...]] = {
+    Tri.YES: (),
+    Tri.NO: (PeerMiss.POD_IP_EXCLUDED,),
+    Tri.UNKNOWN: (PeerMiss.POD_IP_IMPL_DEFINED,),
+}
 
 
 def _may_cover_pod_cidrs(snapshot: Snapshot, block: IPBlock) -> Tri:

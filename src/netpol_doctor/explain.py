@@ -131,6 +131,11 @@ def peer_outcome(po: PeerOutcome, policy: NetworkPolicy, direction: Direction) -
                 "the block contains the pod's IP, but whether an ipBlock matches pod IPs "
                 "depends on the network plugin (Calico: yes, Cilium: no)"
             )
+        elif miss is PeerMiss.POD_IP_EXCLUDED:
+            reasons.append(
+                "the block may contain the pod's IP, but the network plugin in use never "
+                "matches pod IPs with ipBlock (pods are matched only by selectors)"
+            )
         elif miss is PeerMiss.NO_POD_IP:
             reasons.append(
                 "the pod is a template with no IP yet, so the block may or may not cover it"
@@ -142,7 +147,7 @@ def peer_outcome(po: PeerOutcome, policy: NetworkPolicy, direction: Direction) -
 def _ip_reason(po: PeerOutcome) -> str:
     m = po.ip_match
     if m is None:
-        return "the address is not covered (the network plugin does not match node IPs by ipBlock)"
+        return "the block does not reach into the pod network (the nodes' pod CIDRs)"
     addr = m.address
     if m.miss is IPMiss.FAMILY:
         return f"{addr} is of the other IP family"

@@ -26,6 +26,7 @@ __all__ = [
     "allow_flow_policy",
     "namespace_label_command",
     "peer_dict",
+    "peer_for",
     "port_dict",
     "rule_dict",
     "rule_patch_hint",
@@ -83,21 +84,27 @@ def allow_flow_policy(
     direction: Direction,
     subject: Pod,
     other_pod: Pod | None,
-    other_cidr: str | None,
+    other_cidrs: list[str],
     protocol: Protocol,
     port: int,
-) -> Fix:
-    """A new NetworkPolicy admitting exactly this flow on the blocked side."""
+) -> Fix | None:
+    """A new NetworkPolicy admitting exactly this flow on the blocked side.
+
+    The other side is a pod-network pod (selected by labels) or addresses (a node, a
+    hostNetwork pod, an outside client: one /32 or /128 each). None when neither is known.
+    """
     word = direction.value.lower()
     if other_pod is not None:
-        peer = peer_for(other_pod, subject.namespace)
+        peers = [peer_for(other_pod, subject.namespace)]
         who = f"pods labelled {_fmt(stable_labels(other_pod))} in namespace {other_pod.namespace}"
-        other_name = other_pod.name.split("-")[0] if other_pod else "peer"
+        other_name = next(iter(stable_labels(other_pod).values()), other_pod.name)
+    elif other_cidrs:
+        peers = [{"ipBlock": {"cidr": c}} for c in other_cidrs]
+        who = f"addresses in {', '.join(other_cidrs)}"
+        other_name = "addresses"
     else:
-        peer = {"ipBlock": {"cidr": other_cidr or "0.0.0.0/0"}}
-        who = f"addresses in {other_cidr}"
-        other_name = "cidr"
-    rule = {direction.peers_field: [peer], "ports": [_port_entry(protocol, port)]}
+        return None
+    rule = {direction.peers_field: peers, "ports": [_port_entry(protocol, port)]}
     name = f"allow-{word}-{_short(subject)}-{other_name}-{port}"[:63].rstrip("-")
     manifest = {
         "apiVersion": "networking.k8s.io/v1",
@@ -114,7 +121,7 @@ def allow_flow_policy(
         f"add a NetworkPolicy admitting exactly this {word}",
         to_yaml(manifest),
         f"admits {protocol.value} {port} {'from' if direction is Direction.INGRESS else 'to'} "
-        f"all {who}, for all {targets}",
+        f"{'all ' if other_pod is not None else ''}{who}, for all {targets}",
     )
 
 

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from .engine import Decision, DirectionResult, PeerMiss, PeerOutcome, PortOutcome, RuleOutcome
 from .explain import describe_peer, describe_port, label_miss, rule_name
 from .findings import Finding, Fix, Severity
-from .fixes import namespace_label_command, peer_dict, port_dict, rule_dict, rule_patch_hint
+from .fixes import (
+    namespace_label_command,
+    peer_dict,
+    peer_for,
+    port_dict,
+    rule_dict,
+    rule_patch_hint,
+)
 from .model import NAMESPACE_NAME_LABEL, Direction, ObjectRef, Operator, Pod, Rule
 from .selectors import IPMiss, LabelMiss, PortMiss, Tri
 
@@ -63,11 +70,11 @@ def _peer_misses(o: RuleOutcome, rule: Rule, po: PeerOutcome, pod: Pod | None) -
     )
     misses = set(po.misses)
     if misses == {PeerMiss.NAMESPACE_LABELS} and po.namespace_match is not None and pod:
-        out.append(_namespace_labels(o, name, po, pod))
+        out.append(_namespace_labels(o, rule, name, po, pod))
     if misses == {PeerMiss.OTHER_NAMESPACE} and pod is not None:
         out.append(_pod_selector_scope(o, rule, name, po, pod))
     if misses == {PeerMiss.POD_LABELS} and po.pod_match is not None and pod is not None:
-        out.append(_pod_labels(o, name, po, pod))
+        out.append(_pod_labels(o, rule, name, po, pod))
     if PeerMiss.IP_BLOCK in misses and po.ip_match and po.ip_match.miss is IPMiss.EXCEPTED:
         out.append(_ip_except(o, rule, name, po))
     split = _split_would_admit(o, po, pod)
@@ -76,28 +83,35 @@ def _peer_misses(o: RuleOutcome, rule: Rule, po: PeerOutcome, pod: Pod | None) -
     return out
 
 
-def _namespace_labels(o: RuleOutcome, name: str, po: PeerOutcome, pod: Pod) -> NearMiss:
+def _namespace_labels(o: RuleOutcome, rule: Rule, name: str, po: PeerOutcome, pod: Pod) -> NearMiss:
     assert po.namespace_match is not None
     ns = pod.namespace
+    misses = po.namespace_match.misses
     changes: dict[str, str | None] = {}
-    for m in po.namespace_match.misses:
+    for m in misses:
         changes.update(_label_change(m))
-    wanted = ", ".join(str(m.requirement) for m in po.namespace_match.misses)
-    reasons = "; ".join(label_miss(m, f"namespace {ns}") for m in po.namespace_match.misses)
-    by_name = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}}
-    if po.peer.pod_selector is not None:
-        by_name.update(peer_dict(po.peer))
-        by_name["namespaceSelector"] = {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}
-    msg = (
-        f"{name} would admit {pod.key} if namespace {ns} matched {wanted}: {reasons} "
-        f"(namespaceSelector reads the Namespace's labels, not its name)"
-    )
-    fix = Fix(
-        f"label the namespace (or select it by name: namespaceSelector "
-        f"{NAMESPACE_NAME_LABEL}={ns})",
-        namespace_label_command(ns, changes),
-        f"every other policy selecting namespaces by {wanted} starts matching {ns} too",
-    )
+    wanted = ", ".join(str(m.requirement) for m in misses)
+    reasons = "; ".join(label_miss(m, f"namespace {ns}") for m in misses)
+    msg = f"{name} would admit {pod.key} if namespace {ns} matched {wanted}: {reasons}"
+    if NAMESPACE_NAME_LABEL in changes:
+        # The API server pins this label to the namespace's name: no label command can
+        # change it, so the rule is what must name this namespace.
+        msg += f" ({NAMESPACE_NAME_LABEL} is always the namespace's own name)"
+        fix = _add_peer_fix(
+            o,
+            rule,
+            _by_name(po, ns),
+            f"add a peer selecting namespace {ns} by name",
+            f"admits {describe_peer(po.peer, o.policy.namespace)} of namespace {ns} as well",
+        )
+    else:
+        msg += " (namespaceSelector reads the Namespace's labels, not its name)"
+        fix = Fix(
+            f"label the namespace (or select it by name: namespaceSelector "
+            f"{NAMESPACE_NAME_LABEL}={ns})",
+            namespace_label_command(ns, changes),
+            f"every other policy selecting namespaces by {wanted} starts matching {ns} too",
+        )
     finding = Finding(
         "namespace-label-mismatch",
         Severity.ERROR,
@@ -107,6 +121,23 @@ def _namespace_labels(o: RuleOutcome, name: str, po: PeerOutcome, pod: Pod) -> N
         fix,
     )
     return NearMiss(len(changes), finding)
+
+
+def _by_name(po: PeerOutcome, ns: str) -> dict[str, object]:
+    """The peer, with its namespaceSelector replaced by one naming `ns`."""
+    return {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ns}},
+        **({"podSelector": peer_dict(po.peer)["podSelector"]} if po.peer.pod_selector else {}),
+    }
+
+
+def _add_peer_fix(
+    o: RuleOutcome, rule: Rule, peer: dict[str, object], summary: str, caution: str
+) -> Fix:
+    """Keep the rule as it is and add one peer to it: opens nothing else."""
+    assert rule.peers is not None
+    peers = [peer_dict(p) for p in rule.peers] + [peer]
+    return Fix(summary, rule_patch_hint(o.policy, rule, rule_dict(rule, peers=peers)), caution)
 
 
 def _label_change(m: LabelMiss) -> dict[str, str | None]:
@@ -121,41 +152,49 @@ def _label_change(m: LabelMiss) -> dict[str, str | None]:
 def _pod_selector_scope(
     o: RuleOutcome, rule: Rule, name: str, po: PeerOutcome, pod: Pod
 ) -> NearMiss:
-    ns_peer = {
-        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: pod.namespace}},
-        **peer_dict(po.peer),
-    }
-    assert rule.peers is not None
-    peers = [peer_dict(p) for p in rule.peers] + [ns_peer]
     msg = (
         f"{name} ({describe_peer(po.peer, o.policy.namespace)}) matches {pod.key}'s labels, "
         f"but {pod.key} is in namespace {pod.namespace}: a podSelector without a "
         f"namespaceSelector only selects pods in {o.policy.namespace}"
     )
-    fix = Fix(
+    fix = _add_peer_fix(
+        o,
+        rule,
+        _by_name(po, pod.namespace),
         f"add a peer with a namespaceSelector for {pod.namespace} beside the existing one",
-        rule_patch_hint(o.policy, rule, rule_dict(rule, peers=peers)),
         f"admits those labels in namespace {pod.namespace} as well as in {o.policy.namespace}",
     )
     finding = Finding("pod-selector-scope", Severity.ERROR, msg, (o.policy.ref,), _path(o, po), fix)
     return NearMiss(1, finding)
 
 
-def _pod_labels(o: RuleOutcome, name: str, po: PeerOutcome, pod: Pod) -> NearMiss:
+def _pod_labels(o: RuleOutcome, rule: Rule, name: str, po: PeerOutcome, pod: Pod) -> NearMiss:
     assert po.pod_match is not None
-    reasons = "; ".join(label_miss(m, pod.key) for m in po.pod_match.misses)
-    changes: dict[str, str | None] = {}
-    for m in po.pod_match.misses:
-        changes.update(_label_change(m))
-    label_args = " ".join(f"{k}-" if v is None else f"{k}={v}" for k, v in changes.items())
+    misses = po.pod_match.misses
+    reasons = "; ".join(label_miss(m, pod.key) for m in misses)
     msg = f"{name} would admit {pod.key} if its labels matched: {reasons}"
-    fix = Fix(
-        "if the pod should be admitted, give its workload's pod template the label "
-        "(a label on the Pod itself is lost at the next rollout)",
-        f"kubectl label pod -n {pod.namespace} {pod.name} {label_args} --overwrite "
-        "--dry-run=server -o yaml  # then set it in the workload's spec.template.metadata.labels",
-        "every policy selecting that label then matches these pods too",
-    )
+    changes: dict[str, str | None] = {}
+    for m in misses:
+        changes.update(_label_change(m))
+    if any(m.actual is not None for m in misses):
+        # Relabelling would rename the workload (and break its Service and controller
+        # selectors): admit it in the rule instead.
+        fix = _add_peer_fix(
+            o,
+            rule,
+            peer_for(pod, o.policy.namespace),
+            f"if {pod.key} should be admitted, add a peer for its workload",
+            f"admits every pod labelled like {pod.key}'s workload",
+        )
+    else:
+        label_args = " ".join(f"{k}-" if v is None else f"{k}={v}" for k, v in changes.items())
+        fix = Fix(
+            "if the pod should be admitted, add the label to its workload's pod template "
+            "(a label set on the Pod is lost at the next rollout); preview on the Pod:",
+            f"kubectl label pod -n {pod.namespace} {pod.name} {label_args} "
+            "--dry-run=server -o yaml",
+            "every policy selecting that label then matches these pods too",
+        )
     finding = Finding(
         "pod-label-mismatch", Severity.ERROR, msg, (o.policy.ref, pod.ref), _path(o, po), fix
     )

@@ -301,6 +301,8 @@ def _container_ports(r: _Reader, spec: Any, path: str) -> tuple[ContainerPort, .
         for j, p in enumerate(r.get(c, "ports", list, cpath, [])):
             ppath = f"{cpath}.ports[{j}]"
             number = r.get(p, "containerPort", int, ppath, 0)
+            if number == 0 and isinstance(p, dict) and p.get("containerPort") not in (0, None):
+                continue  # wrong type, already reported
             if not 1 <= number <= 65535:
                 r.problem(f"{ppath}.containerPort", f"port {number} is out of range 1-65535")
                 continue

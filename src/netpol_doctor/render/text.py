@@ -166,6 +166,8 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         for p in diag.pairs:
             verdict = p.verdict.value if p.verdict else "n/a"
             via = f"  port {p.destination.port}" if p.destination.port is not None else ""
+            if diag.protocol is None and p.decision is not None:
+                via += f"/{p.decision.protocol.value}"
             out.add(
                 f"  {verdict:<8} {p.source.endpoint.label} -> {p.destination.endpoint.label}{via}"
             )
@@ -279,9 +281,9 @@ def render_problems(problems: list[Finding]) -> str:
     lines = []
     for f in problems:
         ref = f.objects[0] if f.objects else None
-        where = ref.location if ref and ref.location else "input"
-        what = f"{ref}" if ref and ref.kind != "file" else ""
-        field = f" field {f.field}" if f.field else ""
-        obj = f" {what}" if what else ""
-        lines.append(f"{f.severity.value}: {where}:{obj}{field}: {f.message} [{f.id}]")
+        where = ref.location if ref and ref.location else None
+        what = f"{ref}" if ref and ref.kind != "file" else None
+        field = f"field {f.field}" if f.field else None
+        head = ": ".join(x for x in (where, " ".join(y for y in (what, field) if y)) if x)
+        lines.append(f"{f.severity.value}: {head or 'input'}: {f.message} [{f.id}]")
     return "\n".join(lines) + ("\n" if lines else "")
