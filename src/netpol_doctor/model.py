@@ -196,6 +196,8 @@ class NetworkPolicy:
     explicit_types: bool
     ingress: tuple[Rule, ...]
     egress: tuple[Rule, ...]
+    #: metadata.annotations, without kubectl's last-applied-configuration
+    annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -215,6 +217,7 @@ class Namespace:
     #: The namespace was referenced but not present in the input (NP-81): only the
     #: `kubernetes.io/metadata.name` label is known, every other label is unknown.
     synthesized: bool = False
+    annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:

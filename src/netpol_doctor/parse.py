@@ -273,7 +273,8 @@ def _parse_namespace(raw: dict[str, Any], r: _Reader) -> ParseResult:
     # NP-80: the API server sets this label on every Namespace; hand-written
     # manifests lack it, the cluster will not.
     labels.setdefault(NAMESPACE_NAME_LABEL, r.ref.name)
-    return _ok(Namespace(r.ref, tuple(sorted(labels.items()))), "Namespace")
+    annotations = _annotations(r, raw.get("metadata"), "metadata")
+    return _ok(Namespace(r.ref, tuple(sorted(labels.items())), False, annotations), "Namespace")
 
 
 def _protocol(r: _Reader, value: Any, path: str) -> Protocol:
@@ -312,16 +313,20 @@ def _container_ports(r: _Reader, spec: Any, path: str) -> tuple[ContainerPort, .
     return tuple(ports)
 
 
-def _pod_from_template(
-    r: _Reader, meta: Any, spec: Any, path: str, ref: ObjectRef, template_of: ObjectRef | None
-) -> Pod:
-    annotations = tuple(
+def _annotations(r: _Reader, meta: Any, path: str) -> tuple[tuple[str, str], ...]:
+    return tuple(
         sorted(
             (k, v)
-            for k, v in r.get(meta, "annotations", dict, f"{path}metadata", {}).items()
+            for k, v in r.get(meta, "annotations", dict, path, {}).items()
             if isinstance(k, str) and isinstance(v, str) and k not in _DROPPED_ANNOTATIONS
         )
     )
+
+
+def _pod_from_template(
+    r: _Reader, meta: Any, spec: Any, path: str, ref: ObjectRef, template_of: ObjectRef | None
+) -> Pod:
+    annotations = _annotations(r, meta, f"{path}metadata")
     containers = r.get(spec, "containers", list, f"{path}spec", [])
     return Pod(
         ref=ref,
@@ -609,6 +614,7 @@ def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
         explicit_types=explicit,
         ingress=ingress,
         egress=egress,
+        annotations=_annotations(r, raw.get("metadata"), "metadata"),
     )
     return _ok(policy, "NetworkPolicy")
 
