@@ -6,8 +6,6 @@ The only module that knows about terminals, flags and exit codes:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
@@ -28,6 +26,7 @@ from .matrix import compute_matrix
 from .model import Protocol
 from .podinfo import pod_view
 from .render.markdown import render_diagnosis_markdown
+from .render.matrixout import iter_csv, iter_json, render_summary
 from .render.structured import diagnosis_dict, finding_dict, pod_dict
 from .render.text import render_diagnosis, render_matrix, render_pod, render_problems
 from .snapshot import Snapshot, load_snapshot
@@ -42,6 +41,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     UNKNOWN = 3
 
+
+_GRID_LIMIT = 120
 
 _VERDICT_EXIT = {
     Verdict.ALLOWED: ExitCode.ALLOWED,
@@ -288,7 +289,12 @@ def pod_cmd(
 @click.option("--port", "-p", required=True, type=click.IntRange(1, 65535))
 @click.option("--protocol", default="TCP", show_default=True)
 @click.option(
-    "--output", "-o", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "csv", "summary"]),
+    default="text",
+    show_default=True,
+    help="text: a grid (summary above 120 pods); summary: counts per namespace pair.",
 )
 @_common
 def matrix_cmd(
@@ -306,31 +312,17 @@ def matrix_cmd(
     scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
     snapshot = _load(snapshots, kubeconfig, context, scope)
     m = compute_matrix(snapshot, port, _protocol(protocol), namespaces, _cni(snapshot, cni))
-    keys = [p.key for p in m.pods]
-    cell = {Verdict.ALLOWED: True, Verdict.DENIED: False, Verdict.UNKNOWN: None}
-    if output == "json":
-        data = {
-            "port": m.port,
-            "protocol": m.protocol.value,
-            "pods": keys,
-            "templates": [p.key for p in m.pods if p.is_template],
-            "allowed": {
-                s: {d: cell[v] for d, v in zip(keys, row, strict=True)}
-                for s, row in zip(keys, m.verdicts, strict=True)
-            },
-        }
-        click.echo(json.dumps(data, indent=2))
-        return
-    if output == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["source", "destination", "port", "protocol", "verdict"])
-        for s, row in zip(keys, m.verdicts, strict=True):
-            for d, v in zip(keys, row, strict=True):
-                writer.writerow([s, d, m.port, m.protocol.value, v.value])
-        click.echo(buf.getvalue(), nl=False)
+    if output in ("json", "csv"):
+        chunks = iter_json(m) if output == "json" else iter_csv(m)
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
         return
     _report_problems(snapshot)
+    if output == "summary" or len(m.pods) > _GRID_LIMIT:
+        click.echo(render_summary(m), nl=False)
+        return
+
     use = _use_color(color)
     click.echo(render_matrix(m, use), nl=False, color=use)
 

@@ -52,6 +52,7 @@ __all__ = [
     "Semantics",
     "Verdict",
     "evaluate",
+    "ip_peer_result",
     "selecting_policies",
 ]
 
@@ -436,6 +437,11 @@ _POD_IP_MISSES: dict[Tri, tuple[PeerMiss, ...]] = {
     Tri.NO: (PeerMiss.POD_IP_EXCLUDED,),
     Tri.UNKNOWN: (PeerMiss.POD_IP_IMPL_DEFINED,),
 }
+
+
+def ip_peer_result(snapshot: Snapshot, block: IPBlock, ep: Endpoint, sem: Semantics) -> Tri:
+    """Does an ipBlock peer admit this endpoint (NP-50, NP-51, NP-92)?"""
+    return _ip_peer(snapshot, Peer(0, ip_block=block), block, ep, sem).result
 
 
 def _may_cover_pod_cidrs(snapshot: Snapshot, block: IPBlock) -> Tri:

@@ -1,37 +1,132 @@
-"""Many flows at once: the allowed/denied table for every (source, destination) pod
-pair in scope. Same answers as `engine.evaluate`, pair by pair.
+"""Many flows at once: the allowed / denied / unknown table for every (source,
+destination) pod pair in scope, on one port. Same answers as `engine.evaluate`, pair
+by pair (a test holds it to that), computed for clusters of tens of thousands of pods:
 
-Imports `model`, `snapshot`, `engine`, `targets`, `cni`.
+1. Pods that no selector, named port or ipBlock can tell apart (same namespace,
+   labels under keys some podSelector reads, ports under names some rule names,
+   hostNetwork (and node), ipBlock coverage) form one *class*.
+2. Every selector is evaluated once per class, through a label index, as NumPy
+   vectors; three-valued answers are two boolean planes (`yes`, and `maybe` = yes or
+   unknown: Kleene logic keeps AND/OR exact).
+3. Per namespace, "the subject's rules admit the other side" is a matrix product
+   (subject classes x rules) @ (rules x classes), for egress and for ingress.
+4. Pod pairs are read from the class table on demand; the few pod-level exceptions
+   (a pod to itself, traffic with the pod's own node) are patched per pod.
+
+Imports `model`, `selectors`, `snapshot`, `engine`, `targets`, `cni`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+import numpy as np
 
 from .cni import CniInfo, detect_cni, semantics_for
-from .engine import Verdict, evaluate
-from .model import Pod, Protocol
+from .engine import Semantics, Verdict, ip_peer_result
+from .model import (
+    NAMESPACE_NAME_LABEL,
+    Direction,
+    IPBlock,
+    LabelSelector,
+    NetworkPolicy,
+    Operator,
+    Peer,
+    Pod,
+    PolicyPort,
+    Protocol,
+    Requirement,
+)
+from .selectors import Tri, match_ip_block, match_port, match_selector
 from .snapshot import Snapshot
 from .targets import endpoint_for_pod
 
-__all__ = ["Matrix", "compute_matrix"]
+__all__ = ["CODES", "Matrix", "compute_matrix", "pods_in_scope"]
+
+DENIED, ALLOWED, UNKNOWN = 0, 1, 2
+#: verdict code -> Verdict
+CODES = (Verdict.DENIED, Verdict.ALLOWED, Verdict.UNKNOWN)
+
+Bools = Any  # np.ndarray of bool: numpy's generic aliases add nothing for readers here
 
 
 @dataclass(frozen=True, slots=True)
+class _Class:
+    rep: Pod
+    ns: int  # index into namespaces
+    host: bool  # hostNetwork: not selectable, seen as its node
+
+
+@dataclass
 class Matrix:
     port: int
     protocol: Protocol
     pods: tuple[Pod, ...]
-    #: verdicts[i][j]: from pods[i] to pods[j]
-    verdicts: tuple[tuple[Verdict, ...], ...]
     cni: CniInfo
+    #: class of each pod, and the class-level verdict codes [source class, dest class]
+    class_of: Any
+    table: Any
+    #: pod-level exceptions: (source pod index, destination pod index) -> code
+    patches: dict[tuple[int, int], int] = field(default_factory=dict)
+    _by_row: dict[int, list[tuple[int, int]]] | None = None
+
+    def row(self, i: int) -> Any:
+        """Verdict codes from pod i to every pod (uint8 array)."""
+        out = self.table[self.class_of[i]][self.class_of]
+        for j, code in self._patches_by_row().get(i, ()):
+            out[j] = code
+        return out
+
+    def rows(self) -> Iterator[Any]:
+        for i in range(len(self.pods)):
+            yield self.row(i)
+
+    def verdict(self, i: int, j: int) -> Verdict:
+        code = self.patches.get((i, j))
+        if code is None:
+            code = int(self.table[self.class_of[i], self.class_of[j]])
+        return CODES[code]
+
+    def _patches_by_row(self) -> dict[int, list[tuple[int, int]]]:
+        if self._by_row is None:
+            self._by_row = defaultdict(list)
+            for (i, j), code in self.patches.items():
+                self._by_row[i].append((j, code))
+        return self._by_row
+
+    def _class_code(self, i: int, j: int) -> int:
+        return int(self.table[self.class_of[i], self.class_of[j]])
 
     def counts(self) -> dict[Verdict, int]:
-        out = dict.fromkeys(Verdict, 0)
-        for row in self.verdicts:
-            for v in row:
-                out[v] += 1
+        sizes = np.bincount(self.class_of, minlength=self.table.shape[0]).astype(np.int64)
+        pair_counts = np.outer(sizes, sizes)
+        out = {v: int(pair_counts[self.table == code].sum()) for code, v in enumerate(CODES)}
+        for (i, j), code in self.patches.items():
+            out[CODES[self._class_code(i, j)]] -= 1
+            out[CODES[code]] += 1
+        return out
+
+    def summary(self) -> dict[tuple[str, str], dict[Verdict, int]]:
+        """Pair counts per (source namespace, destination namespace)."""
+        namespaces = sorted({p.namespace for p in self.pods})
+        index = {ns: k for k, ns in enumerate(namespaces)}
+        pod_ns = np.array([index[p.namespace] for p in self.pods], dtype=np.int64)
+        cls_ns = np.zeros((self.table.shape[0], len(namespaces)), dtype=np.int64)
+        np.add.at(cls_ns, (self.class_of, pod_ns), 1)
+        out: dict[tuple[str, str], dict[Verdict, int]] = {}
+        for code, v in enumerate(CODES):
+            counts = cls_ns.T @ (self.table == code).astype(np.int64) @ cls_ns
+            for a, b in zip(*np.nonzero(counts), strict=True):
+                key = (namespaces[a], namespaces[b])
+                out.setdefault(key, dict.fromkeys(CODES, 0))[v] += int(counts[a, b])
+        for (i, j), code in self.patches.items():
+            key = (self.pods[i].namespace, self.pods[j].namespace)
+            out[key][CODES[self._class_code(i, j)]] -= 1
+            out[key][CODES[code]] += 1
         return out
 
 
@@ -51,9 +146,347 @@ def compute_matrix(
     cni = cni or detect_cni(snapshot)
     sem = semantics_for(cni)
     pods = pods_in_scope(snapshot, namespaces)
-    endpoints = [endpoint_for_pod(snapshot, p) for p in pods]
-    rows = tuple(
-        tuple(evaluate(snapshot, s, d, protocol, port, sem).verdict for d in endpoints)
-        for s in endpoints
-    )
-    return Matrix(port, protocol, tuple(pods), rows, cni)
+    ctx = _Context(snapshot, pods, sem, port, protocol)
+    table = ctx.table()
+    return Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+
+
+# --- classes and vectors -----------------------------------------------------------
+
+
+class _Context:
+    def __init__(
+        self, snapshot: Snapshot, pods: list[Pod], sem: Semantics, port: int, protocol: Protocol
+    ) -> None:
+        self.snapshot, self.pods, self.sem = snapshot, pods, sem
+        self.port, self.protocol = port, protocol
+        self.namespaces = sorted({p.namespace for p in pods} | set(snapshot.namespaces))
+        self.ns_index = {ns: k for k, ns in enumerate(self.namespaces)}
+        self.blocks = _ip_blocks(snapshot.policies)
+        self.block_index = {b: k for k, b in enumerate(self.blocks)}
+        self.cover: Bools = None
+        self.classes, self.class_of = self._classes()
+        self.n = len(self.classes)
+        self.ns_of = np.array([c.ns for c in self.classes], dtype=np.int64)
+        self.pod_class = np.array([not c.host for c in self.classes], dtype=bool)
+        self.label_index: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for k, c in enumerate(self.classes):
+            if not c.host:
+                for key, value in c.rep.labels:
+                    self.label_index[key][value].append(k)
+        self._selector_cache: dict[LabelSelector, Bools] = {}
+        self._peer_cache: dict[tuple[Peer, str], tuple[Bools, Bools]] = {}
+        self._named_cache: dict[tuple[object, Protocol], Bools] = {}
+
+    def _classes(self) -> tuple[list[_Class], Any]:
+        # Only what some policy can read tells pods apart: labels under a key some
+        # podSelector names, ports under a name some rule names, ipBlock coverage.
+        label_keys, port_names = _referenced(self.snapshot.policies)
+        covered = self._ip_coverage()
+        packed = np.packbits(covered, axis=1)
+        keys: dict[tuple[object, ...], int] = {}
+        classes: list[_Class] = []
+        class_of = np.empty(len(self.pods), dtype=np.int64)
+        first: list[int] = []
+        for i, pod in enumerate(self.pods):
+            key = (
+                pod.namespace,
+                tuple(kv for kv in pod.labels if kv[0] in label_keys),
+                tuple(cp for cp in pod.ports if cp.name in port_names),
+                pod.host_network,
+                pod.node_name if pod.host_network else None,
+                bool(pod.ips),
+                packed[i].tobytes(),
+            )
+            k = keys.get(key)
+            if k is None:
+                k = keys[key] = len(classes)
+                classes.append(_Class(pod, self.ns_index[pod.namespace], pod.host_network))
+                first.append(i)
+            class_of[i] = k
+        self.cover = covered[first]
+        return classes, class_of
+
+    def _ip_coverage(self) -> Bools:
+        """[pod, ipBlock]: does the block cover the pod's IP (vectorised for IPv4)."""
+        n = len(self.pods)
+        covered = np.zeros((n, len(self.blocks)), dtype=bool)
+        if not self.blocks or not n:
+            return covered
+        v4 = np.array(
+            [
+                int(p.ips[0]) if p.ips and isinstance(p.ips[0], IPv4Address) else -1
+                for p in self.pods
+            ],
+            dtype=np.int64,
+        )
+        for b, block in enumerate(self.blocks):
+            if block.cidr.version == 4:
+                net, mask = int(block.cidr.network_address), int(block.cidr.netmask)
+                hit = (v4 >= 0) & ((v4 & mask) == net)
+                for exc in block.excepts:
+                    if exc.version == 4:
+                        hit &= (v4 & int(exc.netmask)) != int(exc.network_address)
+                covered[:, b] = hit
+        for i, pod in enumerate(self.pods):  # IPv6 and dual-stack: the exact path
+            if len(pod.ips) > 1 or (pod.ips and not isinstance(pod.ips[0], IPv4Address)):
+                for b, block in enumerate(self.blocks):
+                    covered[i, b] = match_ip_block(block, pod.ips).matched
+        return covered
+
+    # -- selectors over classes --
+
+    def _requirement(self, req: Requirement) -> Bools:
+        out = np.zeros(self.n, dtype=bool)
+        values = self.label_index.get(req.key, {})
+        if req.operator in (Operator.IN, Operator.NOT_IN):
+            for v in req.values:
+                out[values.get(v, [])] = True
+            if req.operator is Operator.NOT_IN:
+                out = ~out  # SEL-3: NotIn holds where the key is absent too
+        else:
+            for members in values.values():
+                out[members] = True
+            if req.operator is Operator.DOES_NOT_EXIST:
+                out = ~out
+        result: Bools = out & self.pod_class
+        return result
+
+    def pod_selector(self, sel: LabelSelector) -> Bools:
+        hit = self._selector_cache.get(sel)
+        if hit is None:
+            hit = self.pod_class.copy()
+            for req in sel.requirements:
+                hit &= self._requirement(req)
+            self._selector_cache[sel] = hit
+        return hit
+
+    def namespace_selector(self, sel: LabelSelector) -> tuple[Bools, Bools]:
+        """(yes, maybe) per namespace; a namespace missing from the input only has its
+        name label for sure (NP-81)."""
+        yes = np.zeros(len(self.namespaces), dtype=bool)
+        maybe = np.zeros(len(self.namespaces), dtype=bool)
+        for k, name in enumerate(self.namespaces):
+            ns = self.snapshot.namespace(name)
+            known = NAMESPACE_NAME_LABEL if ns.synthesized else None
+            r = match_selector(sel, ns.label_map, only_known_key=known).result
+            yes[k] = r is Tri.YES
+            maybe[k] = r is not Tri.NO
+        return yes, maybe
+
+    def peer(self, peer: Peer, policy_ns: str) -> tuple[Bools, Bools]:
+        cached = self._peer_cache.get((peer, policy_ns))
+        if cached is not None:
+            return cached
+        if peer.ip_block is not None:
+            result = self._ip_peer(peer.ip_block)
+        else:
+            pods = self.pod_selector(peer.pod_selector or LabelSelector())
+            if peer.namespace_selector is None:  # NP-40: the policy's own namespace
+                in_ns = pods & (self.ns_of == self.ns_index.get(policy_ns, -1))
+                result = (in_ns, in_ns)
+            else:
+                ns_yes, ns_maybe = self.namespace_selector(peer.namespace_selector)
+                result = (pods & ns_yes[self.ns_of], pods & ns_maybe[self.ns_of])
+        self._peer_cache[(peer, policy_ns)] = result
+        return result
+
+    def _ip_peer(self, block: IPBlock) -> tuple[Bools, Bools]:
+        """Pods with an IP: their coverage and the plugin's NP-51 behaviour; template
+        and hostNetwork pods (few classes): the engine's own rule, class by class."""
+        b = self.block_index[block]
+        with_ip = np.array([bool(c.rep.ips) and not c.host for c in self.classes], dtype=bool)
+        hit = self.cover[:, b] & with_ip
+        pod_ips = self.sem.ipblock_matches_pod_ips
+        yes = hit & (pod_ips is Tri.YES)
+        maybe = hit & (pod_ips is not Tri.NO)
+        for k in np.nonzero(~with_ip)[0]:
+            ep = endpoint_for_pod(self.snapshot, self.classes[k].rep)
+            result = ip_peer_result(self.snapshot, block, ep, self.sem)
+            yes[k] = result is Tri.YES
+            maybe[k] = result is not Tri.NO
+        return yes, maybe
+
+    def ports(self, ports: tuple[PolicyPort, ...]) -> Bools:
+        """Does some item of `ports` admit the question's port on each class as the
+        destination (a named port resolves there, NP-64; never on a node, NP-65)?"""
+        yes = np.zeros(self.n, dtype=bool)
+        if not ports:
+            yes[:] = True
+            return yes
+        for spec in ports:
+            if isinstance(spec.port, str):
+                yes |= self._named_port(spec)
+            elif match_port(spec, self.protocol, self.port, None).result is Tri.YES:
+                yes[:] = True
+                break
+        return yes
+
+    def _named_port(self, spec: PolicyPort) -> Bools:
+        key = (spec.port, spec.protocol)
+        hit = self._named_cache.get(key)
+        if hit is None:
+            hit = np.array(
+                [
+                    not c.host
+                    and match_port(spec, self.protocol, self.port, c.rep.ports).result is Tri.YES
+                    for c in self.classes
+                ],
+                dtype=bool,
+            )
+            self._named_cache[key] = hit
+        return hit
+
+    # -- the table --
+
+    def table(self) -> Any:
+        egress_yes, egress_maybe = self._direction(Direction.EGRESS)
+        ingress_yes, ingress_maybe = self._direction(Direction.INGRESS)
+        yes = egress_yes & ingress_yes.T
+        maybe = egress_maybe & ingress_maybe.T
+        table = np.where(yes, ALLOWED, np.where(maybe, UNKNOWN, DENIED)).astype(np.uint8)
+        self._extended(table)
+        return table
+
+    def _direction(self, direction: Direction) -> tuple[Bools, Bools]:
+        """[subject class, other class]: does the subject's side admit the other?"""
+        yes = np.ones((self.n, self.n), dtype=bool)
+        maybe = np.ones((self.n, self.n), dtype=bool)
+        by_ns: dict[str, list[NetworkPolicy]] = defaultdict(list)
+        for p in self.snapshot.policies:
+            if p.controls(direction):
+                by_ns[p.namespace].append(p)
+        for name in self.namespaces:
+            subjects = np.nonzero((self.ns_of == self.ns_index[name]) & self.pod_class)[0]
+            if not len(subjects):
+                continue
+            if self.snapshot.is_unreadable("networkpolicies", name):
+                yes[subjects] = False  # whether anything isolates them is unknown
+                continue
+            policies = by_ns.get(name, [])
+            if policies:
+                self._namespace_block(direction, policies, subjects, yes, maybe)
+        return yes, maybe
+
+    def _namespace_block(
+        self,
+        direction: Direction,
+        policies: list[NetworkPolicy],
+        subjects: Any,
+        yes: Bools,
+        maybe: Bools,
+    ) -> None:
+        selects = [self.pod_selector(p.pod_selector)[subjects] for p in policies]
+        isolated = np.logical_or.reduce(selects)
+        # a[s, r]: rule r governs subject s (for ingress, with the rule's port resolved
+        # on the subject itself, NP-64); b[r, c]: rule r admits class c (egress: with
+        # the port resolved on c, the destination)
+        a_cols: list[Bools] = []
+        b_yes: list[Bools] = []
+        b_maybe: list[Bools] = []
+        for p, sel in zip(policies, selects, strict=True):
+            for rule in p.rules(direction):
+                if rule.peers is None:
+                    peer_yes = peer_maybe = np.ones(self.n, dtype=bool)
+                else:
+                    planes = [self.peer(peer, p.namespace) for peer in rule.peers]
+                    peer_yes = np.logical_or.reduce([pl[0] for pl in planes])
+                    peer_maybe = np.logical_or.reduce([pl[1] for pl in planes])
+                port_yes = self.ports(rule.ports)
+                if direction is Direction.EGRESS:
+                    a_cols.append(sel)
+                    b_yes.append(peer_yes & port_yes)
+                    b_maybe.append(peer_maybe & port_yes)
+                else:
+                    a_cols.append(sel & port_yes[subjects])
+                    b_yes.append(peer_yes)
+                    b_maybe.append(peer_maybe)
+        sub_yes = np.zeros((len(subjects), self.n), dtype=bool)
+        sub_maybe = np.zeros((len(subjects), self.n), dtype=bool)
+        if a_cols:
+            a = np.stack(a_cols, axis=1).astype(np.float32)
+            sub_yes = (a @ np.stack(b_yes).astype(np.float32)) > 0
+            sub_maybe = (a @ np.stack(b_maybe).astype(np.float32)) > 0
+        if self.protocol is Protocol.ICMP:  # NP-100: undefined once isolated
+            sub_yes[:] = False
+            sub_maybe[:] = True
+        yes[subjects] = np.where(isolated[:, None], sub_yes, True)
+        maybe[subjects] = np.where(isolated[:, None], sub_maybe, True)
+
+    def _extended(self, table: Any) -> None:
+        """Unevaluated policy families can deny: an NP "allowed" becomes "unknown"."""
+        snap = self.snapshot
+        if any(x.ref.namespace is None for x in snap.extended) or snap.unreadable_extended(set()):
+            table[table == ALLOWED] = UNKNOWN
+            return
+        touched = {x.ref.namespace for x in snap.extended if x.ref.namespace}
+        touched |= {
+            r.namespace for r in snap.unreadable_extended(set(self.namespaces)) if r.namespace
+        }
+        if not touched:
+            return
+        hit = np.isin(self.ns_of, [self.ns_index[n] for n in touched if n in self.ns_index])
+        table[(hit[:, None] | hit[None, :]) & (table == ALLOWED)] = UNKNOWN
+
+    def _extended_touches(self, a: str, b: str) -> bool:
+        namespaces = {a, b}
+        snap = self.snapshot
+        if any(x.ref.namespace is None or x.ref.namespace in namespaces for x in snap.extended):
+            return True
+        return bool(snap.unreadable_extended(namespaces))
+
+    # -- pod-level exceptions --
+
+    def patches(self, table: Any) -> dict[tuple[int, int], int]:
+        """What holds per pod, not per class: a pod to itself is allowed (NP-93); from
+        its own node a pod is always reachable (NP-90); egress to the own node is up to
+        the plugin (NP-91). "Allowed" stays subject to unevaluated policy families."""
+        out: dict[tuple[int, int], int] = {}
+        for i, pod in enumerate(self.pods):
+            want = UNKNOWN if self._extended_touches(pod.namespace, pod.namespace) else ALLOWED
+            if table[self.class_of[i], self.class_of[i]] != want:
+                out[(i, i)] = want
+        by_node: dict[str, list[int]] = defaultdict(list)
+        for j, p in enumerate(self.pods):
+            if p.node_name:
+                by_node[p.node_name].append(j)
+        for h, host in enumerate(self.pods):
+            if not host.host_network or not host.node_name:
+                continue
+            for j in by_node[host.node_name]:
+                other = self.pods[j]
+                if j == h or other.host_network:
+                    continue
+                # host -> pod: its egress is exempt, and ingress from the own node too
+                touches = self._extended_touches(host.namespace, other.namespace)
+                want = UNKNOWN if touches else ALLOWED
+                if table[self.class_of[h], self.class_of[j]] != want:
+                    out[(h, j)] = want
+                # pod -> host: a denial can only come from egress, and is plugin-defined
+                if table[self.class_of[j], self.class_of[h]] == DENIED:
+                    out[(j, h)] = UNKNOWN
+        return out
+
+
+def _referenced(policies: Sequence[NetworkPolicy]) -> tuple[set[str], set[str]]:
+    """Label keys any podSelector reads, and port names any rule names."""
+    keys: set[str] = set()
+    names: set[str] = set()
+    for p in policies:
+        keys |= {r.key for r in p.pod_selector.requirements}
+        for rule in (*p.ingress, *p.egress):
+            names |= {pp.port for pp in rule.ports if isinstance(pp.port, str)}
+            for peer in rule.peers or ():
+                if peer.pod_selector is not None:
+                    keys |= {r.key for r in peer.pod_selector.requirements}
+    return keys, names
+
+
+def _ip_blocks(policies: Sequence[NetworkPolicy]) -> list[IPBlock]:
+    seen: dict[IPBlock, None] = {}
+    for p in policies:
+        for rule in (*p.ingress, *p.egress):
+            for peer in rule.peers or ():
+                if peer.ip_block is not None:
+                    seen.setdefault(peer.ip_block, None)
+    return list(seen)

@@ -15,7 +15,7 @@ from ..diagnose import Diagnosis, PairResult
 from ..engine import Decision, DirectionResult, Verdict
 from ..explain import describe_rule, direction_summary, rule_outcome_lines
 from ..findings import Finding, Severity
-from ..matrix import Matrix
+from ..matrix import CODES, Matrix
 from ..model import Direction, Protocol
 from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
@@ -270,8 +270,8 @@ def render_matrix(m: Matrix, color: bool = False) -> str:
     name_w = max((len(p.display) for p in m.pods), default=0)
     header = " " * (name_w + width + 3) + " ".join(f"{i + 1:>{width}}" for i in range(len(m.pods)))
     out.add(header)
-    for i, (pod, row) in enumerate(zip(m.pods, m.verdicts, strict=True)):
-        cells = " ".join(f"{_CELL[v]:>{width}}" for v in row)
+    for i, (pod, row) in enumerate(zip(m.pods, m.rows(), strict=True)):
+        cells = " ".join(f"{_CELL[CODES[int(v)]]:>{width}}" for v in row)
         out.add(f"{i + 1:>{width}}. {pod.display:<{name_w}} {cells}")
     return out.render(color)
 
