@@ -188,6 +188,9 @@ class _Node:
         if op == "!":
             f = fs[0]
             return lambda labels: not f(labels)
+        if len(fs) > 8:  # a flat loop: nested closures would recurse once per operand
+            test = all if op == "&&" else any
+            return lambda labels: test(f(labels) for f in fs)
         if op == "&&":
             return reduce(lambda a, b: lambda labels: a(labels) and b(labels), fs)
         return reduce(lambda a, b: lambda labels: a(labels) or b(labels), fs)
@@ -335,8 +338,7 @@ class Selector:
     def keys(self) -> frozenset[str]:
         return self._keys
 
-    def __str__(self) -> str:
-        """Calico's canonical form (`Selector.String()` in ast.go)."""
+    def __str__(self) -> str:  # Calico's canonical form, `Selector.String()` in ast.go
         return str(self._root)
 
 
