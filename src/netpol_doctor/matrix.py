@@ -118,8 +118,9 @@ class Matrix:
         cls_ns = np.zeros((self.table.shape[0], len(namespaces)), dtype=np.int64)
         np.add.at(cls_ns, (self.class_of, pod_ns), 1)
         out: dict[tuple[str, str], dict[Verdict, int]] = {}
+        weights = cls_ns.astype(np.float64)  # BLAS; exact for counts far below 2**53
         for code, v in enumerate(CODES):
-            counts = cls_ns.T @ (self.table == code).astype(np.int64) @ cls_ns
+            counts = np.rint(weights.T @ (self.table == code).astype(np.float64) @ weights)
             for a, b in zip(*np.nonzero(counts), strict=True):
                 key = (namespaces[a], namespaces[b])
                 out.setdefault(key, dict.fromkeys(CODES, 0))[v] += int(counts[a, b])
@@ -174,6 +175,11 @@ class _Context:
             if not c.host:
                 for key, value in c.rep.labels:
                     self.label_index[key][value].append(k)
+        self._with_ip = np.array([bool(c.rep.ips) for c in self.classes], dtype=bool)
+        pod_ips, node_ips = sem.ipblock_matches_pod_ips, sem.ipblock_matches_node_ips
+        self._pod_ips_yes, self._pod_ips_maybe = pod_ips is Tri.YES, pod_ips is not Tri.NO
+        self._node_ips_yes, self._node_ips_maybe = node_ips is Tri.YES, node_ips is not Tri.NO
+        self._ns_selector_cache: dict[LabelSelector, tuple[Bools, Bools]] = {}
         self._selector_cache: dict[LabelSelector, Bools] = {}
         self._peer_cache: dict[tuple[Peer, str], tuple[Bools, Bools]] = {}
         self._named_cache: dict[tuple[object, Protocol], Bools] = {}
@@ -264,6 +270,9 @@ class _Context:
     def namespace_selector(self, sel: LabelSelector) -> tuple[Bools, Bools]:
         """(yes, maybe) per namespace; a namespace missing from the input only has its
         name label for sure (NP-81)."""
+        cached = self._ns_selector_cache.get(sel)
+        if cached is not None:
+            return cached
         yes = np.zeros(len(self.namespaces), dtype=bool)
         maybe = np.zeros(len(self.namespaces), dtype=bool)
         for k, name in enumerate(self.namespaces):
@@ -272,6 +281,7 @@ class _Context:
             r = match_selector(sel, ns.label_map, only_known_key=known).result
             yes[k] = r is Tri.YES
             maybe[k] = r is not Tri.NO
+        self._ns_selector_cache[sel] = (yes, maybe)
         return yes, maybe
 
     def peer(self, peer: Peer, policy_ns: str) -> tuple[Bools, Bools]:
@@ -295,11 +305,11 @@ class _Context:
         """Pods with an IP: their coverage and the plugin's NP-51 behaviour; template
         and hostNetwork pods (few classes): the engine's own rule, class by class."""
         b = self.block_index[block]
-        with_ip = np.array([bool(c.rep.ips) and not c.host for c in self.classes], dtype=bool)
+        with_ip = self._with_ip
         hit = self.cover[:, b] & with_ip
-        pod_ips = self.sem.ipblock_matches_pod_ips
-        yes = hit & (pod_ips is Tri.YES)
-        maybe = hit & (pod_ips is not Tri.NO)
+        # NP-51 for pods, NP-92 for hostNetwork pods (their IP is the node's)
+        yes = hit & np.where(self.pod_class, self._pod_ips_yes, self._node_ips_yes)
+        maybe = hit & np.where(self.pod_class, self._pod_ips_maybe, self._node_ips_maybe)
         for k in np.nonzero(~with_ip)[0]:
             ep = endpoint_for_pod(self.snapshot, self.classes[k].rep)
             result = ip_peer_result(self.snapshot, block, ep, self.sem)

@@ -33,6 +33,7 @@ __all__ = [
     "Service",
     "ServicePort",
     "Workload",
+    "model_leaf_types",
 ]
 
 IPAddress = IPv4Address | IPv6Address
@@ -357,3 +358,17 @@ class Workload:
     container_args: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     owner: tuple[str, str] | None = None  # (kind, name) of the controlling owner
+
+
+def model_leaf_types() -> tuple[type, ...]:
+    """The small value types inside the model objects (for compact serialisation)."""
+    return (
+        Requirement,
+        LabelSelector,
+        IPBlock,
+        Peer,
+        PolicyPort,
+        Rule,
+        ContainerPort,
+        ServicePort,
+    )

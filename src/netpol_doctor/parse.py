@@ -9,9 +9,11 @@ Raw YAML/JSON stops here: nothing downstream sees a dict. Every problem becomes 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from ipaddress import ip_address, ip_network
+from functools import lru_cache
+from ipaddress import IPv4Address, ip_address, ip_network
 from typing import Any, TypeVar
 
 from .findings import Finding, Severity
@@ -189,11 +191,24 @@ class _Reader:
     def ip(self, value: Any, path: str) -> IPAddress | None:
         if not isinstance(value, str) or not value:
             return None
-        try:
-            return ip_address(value)
-        except ValueError:
+        address = parse_ip(value)
+        if address is None:
             self.problem(path, f"{value!r} is not an IP address; ignored")
-            return None
+        return address
+
+
+@lru_cache(maxsize=65536)
+def parse_ip(text: str) -> IPAddress | None:
+    """An IP address, or None. inet_pton is strict (no "10.1" shorthand, no leading
+    zeros) and several times faster than ipaddress' own parser; node IPs repeat."""
+    try:
+        return IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"))
+    except OSError:
+        pass
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
 
 
 def parse_selector(raw: Mapping[str, Any]) -> LabelSelector:
