@@ -192,3 +192,35 @@ def test_namespace_scope_and_outputs() -> None:
     assert sum(sum(c.values()) for c in summary.values()) == len(keys) ** 2
     codes = np.array([[int(m.row(i)[j]) for j in range(len(keys))] for i in range(len(keys))])
     assert counts[Verdict.ALLOWED] == int((codes == 1).sum())
+
+
+def test_all_ports_sweep_matches_single_port_matrices() -> None:
+    from netpol_doctor.matrix import all_ports, compute_port_sweep
+
+    snap = load_snapshot([EXAMPLES])
+    sw = compute_port_sweep(snap)
+    assert sw.ports == all_ports(snap)
+    for proto, port in sw.ports:
+        single = compute_matrix(snap, port, proto)
+        for i in range(len(sw.pods)):
+            for j in range(len(sw.pods)):
+                verdict = single.verdict(i, j)
+                assert (proto, port) in sw.pair(i, j)[verdict]
+
+
+def test_all_ports_summary_counts_every_pair() -> None:
+    from netpol_doctor.matrix import compute_port_sweep
+    from netpol_doctor.render.matrixout import render_sweep_summary
+
+    snap = load_snapshot([EXAMPLES])
+    sw = compute_port_sweep(snap)
+    n = len(sw.ports)
+    want: dict[tuple[str, str], list[int]] = {}
+    for i, s in enumerate(sw.pods):
+        for j, d in enumerate(sw.pods):
+            k = len(sw.pair(i, j)[Verdict.ALLOWED])
+            row = want.setdefault((s.namespace, d.namespace), [0, 0, 0])
+            row[0 if k == n else (2 if k == 0 else 1)] += 1
+    lines = render_sweep_summary(sw).splitlines()[3:]
+    got = {(ln.split()[0], ln.split()[1]): [int(x) for x in ln.split()[2:]] for ln in lines}
+    assert got == {k: v for k, v in want.items()}

@@ -22,11 +22,17 @@ from .engine import Verdict
 from .errors import NetpolDoctorError
 from .findings import Severity
 from .live import Collection, Scope, save, to_snapshot
-from .matrix import compute_matrix
+from .matrix import compute_matrix, compute_port_sweep
 from .model import Protocol
 from .podinfo import pod_view
 from .render.markdown import render_diagnosis_markdown
-from .render.matrixout import iter_csv, iter_json, render_summary
+from .render.matrixout import (
+    iter_csv,
+    iter_json,
+    iter_sweep_json,
+    render_summary,
+    render_sweep_summary,
+)
 from .render.structured import diagnosis_dict, finding_dict, pod_dict
 from .render.text import render_diagnosis, render_matrix, render_pod, render_problems
 from .snapshot import Snapshot, load_snapshot, save_compact
@@ -286,8 +292,13 @@ def pod_cmd(
 
 @cli.command("matrix")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
-@click.option("--port", "-p", required=True, type=click.IntRange(1, 65535))
+@click.option("--port", "-p", type=click.IntRange(1, 65535), default=None)
 @click.option("--protocol", default="TCP", show_default=True)
+@click.option(
+    "--all-ports",
+    is_flag=True,
+    help="Every port any pod declares or any rule names, summarised per pair.",
+)
 @click.option(
     "--output",
     "-o",
@@ -299,8 +310,9 @@ def pod_cmd(
 @_common
 def matrix_cmd(
     namespaces: tuple[str, ...],
-    port: int,
+    port: int | None,
     protocol: str,
+    all_ports: bool,
     output: str,
     snapshots: tuple[str, ...],
     kubeconfig: str | None,
@@ -308,9 +320,24 @@ def matrix_cmd(
     cni: str | None,
     color: bool | None,
 ) -> None:
-    """The allowed/denied table for every pod pair in scope, on one port."""
+    """The allowed/denied table for every pod pair in scope, on one port (or all)."""
+    if port is None and not all_ports:
+        raise click.UsageError("give --port P, or --all-ports")
     scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
     snapshot = _load(snapshots, kubeconfig, context, scope)
+    if all_ports:
+        sw = compute_port_sweep(snapshot, namespaces, _cni(snapshot, cni))
+        if output == "json":
+            for chunk in iter_sweep_json(sw):
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return
+        if output == "csv":
+            raise click.UsageError("--all-ports prints json, text or summary")
+        _report_problems(snapshot)
+        click.echo(render_sweep_summary(sw), nl=False)
+        return
+    assert port is not None
     m = compute_matrix(snapshot, port, _protocol(protocol), namespaces, _cni(snapshot, cni))
     if output in ("json", "csv"):
         chunks = iter_json(m) if output == "json" else iter_csv(m)

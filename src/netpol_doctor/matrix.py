@@ -45,13 +45,25 @@ from .selectors import Tri, match_ip_block, match_port, match_selector
 from .snapshot import Snapshot
 from .targets import endpoint_for_pod
 
-__all__ = ["CODES", "Matrix", "compute_matrix", "pods_in_scope"]
+__all__ = [
+    "CODES",
+    "Matrix",
+    "PortSweep",
+    "all_ports",
+    "compute_matrix",
+    "compute_port_sweep",
+    "pods_in_scope",
+]
 
 DENIED, ALLOWED, UNKNOWN = 0, 1, 2
 #: verdict code -> Verdict
 CODES = (Verdict.DENIED, Verdict.ALLOWED, Verdict.UNKNOWN)
 
 Bools = Any  # np.ndarray of bool: numpy's generic aliases add nothing for readers here
+
+
+#: isolated [subject], governs [subject, rule], peer yes/maybe [rule, class], rule ports
+_Rules = tuple[Bools, Bools, Bools, Bools, list[tuple[PolicyPort, ...]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +195,8 @@ class _Context:
         self._selector_cache: dict[LabelSelector, Bools] = {}
         self._peer_cache: dict[tuple[Peer, str], tuple[Bools, Bools]] = {}
         self._named_cache: dict[tuple[object, Protocol], Bools] = {}
+        self._ports_cache: dict[tuple[PolicyPort, ...], Bools] = {}
+        self._rule_cache: dict[tuple[Direction, str], _Rules] = {}
 
     def _classes(self) -> tuple[list[_Class], Any]:
         # Only what some policy can read tells pods apart: labels under a key some
@@ -320,6 +334,14 @@ class _Context:
     def ports(self, ports: tuple[PolicyPort, ...]) -> Bools:
         """Does some item of `ports` admit the question's port on each class as the
         destination (a named port resolves there, NP-64; never on a node, NP-65)?"""
+        cached = self._ports_cache.get(ports)
+        if cached is not None:
+            return cached
+        yes = self._ports(ports)
+        self._ports_cache[ports] = yes
+        return yes
+
+    def _ports(self, ports: tuple[PolicyPort, ...]) -> Bools:
         yes = np.zeros(self.n, dtype=bool)
         if not ports:
             yes[:] = True
@@ -378,6 +400,44 @@ class _Context:
                 self._namespace_block(direction, policies, subjects, yes, maybe)
         return yes, maybe
 
+    def _rules_of(
+        self, direction: Direction, policies: list[NetworkPolicy], subjects: Any
+    ) -> _Rules:
+        """Port-independent parts, kept across the ports of a sweep: which subjects each
+        rule governs [subject, rule], and which classes its peers admit [rule, class]."""
+        key = (direction, policies[0].namespace)
+        cached = self._rule_cache.get(key)
+        if cached is not None:
+            return cached
+        selects = [self.pod_selector(p.pod_selector)[subjects] for p in policies]
+        isolated = np.logical_or.reduce(selects)
+        governs: list[Bools] = []
+        peer_yes: list[Bools] = []
+        peer_maybe: list[Bools] = []
+        ports: list[tuple[PolicyPort, ...]] = []
+        for p, sel in zip(policies, selects, strict=True):
+            for rule in p.rules(direction):
+                if rule.peers is None:
+                    yes = maybe = np.ones(self.n, dtype=bool)
+                else:
+                    planes = [self.peer(peer, p.namespace) for peer in rule.peers]
+                    yes = np.logical_or.reduce([pl[0] for pl in planes])
+                    maybe = np.logical_or.reduce([pl[1] for pl in planes])
+                governs.append(sel)
+                peer_yes.append(yes)
+                peer_maybe.append(maybe)
+                ports.append(rule.ports)
+        shape = (len(subjects), 0)
+        result = (
+            isolated,
+            np.stack(governs, axis=1) if governs else np.zeros(shape, dtype=bool),
+            np.stack(peer_yes) if peer_yes else np.zeros((0, self.n), dtype=bool),
+            np.stack(peer_maybe) if peer_maybe else np.zeros((0, self.n), dtype=bool),
+            ports,
+        )
+        self._rule_cache[key] = result
+        return result
+
     def _namespace_block(
         self,
         direction: Direction,
@@ -386,37 +446,24 @@ class _Context:
         yes: Bools,
         maybe: Bools,
     ) -> None:
-        selects = [self.pod_selector(p.pod_selector)[subjects] for p in policies]
-        isolated = np.logical_or.reduce(selects)
-        # a[s, r]: rule r governs subject s (for ingress, with the rule's port resolved
-        # on the subject itself, NP-64); b[r, c]: rule r admits class c (egress: with
-        # the port resolved on c, the destination)
-        a_cols: list[Bools] = []
-        b_yes: list[Bools] = []
-        b_maybe: list[Bools] = []
-        for p, sel in zip(policies, selects, strict=True):
-            for rule in p.rules(direction):
-                if rule.peers is None:
-                    peer_yes = peer_maybe = np.ones(self.n, dtype=bool)
-                else:
-                    planes = [self.peer(peer, p.namespace) for peer in rule.peers]
-                    peer_yes = np.logical_or.reduce([pl[0] for pl in planes])
-                    peer_maybe = np.logical_or.reduce([pl[1] for pl in planes])
-                port_yes = self.ports(rule.ports)
-                if direction is Direction.EGRESS:
-                    a_cols.append(sel)
-                    b_yes.append(peer_yes & port_yes)
-                    b_maybe.append(peer_maybe & port_yes)
-                else:
-                    a_cols.append(sel & port_yes[subjects])
-                    b_yes.append(peer_yes)
-                    b_maybe.append(peer_maybe)
-        sub_yes = np.zeros((len(subjects), self.n), dtype=bool)
-        sub_maybe = np.zeros((len(subjects), self.n), dtype=bool)
-        if a_cols:
-            a = np.stack(a_cols, axis=1).astype(np.float32)
-            sub_yes = (a @ np.stack(b_yes).astype(np.float32)) > 0
-            sub_maybe = (a @ np.stack(b_maybe).astype(np.float32)) > 0
+        isolated, governs, peer_yes, peer_maybe, ports = self._rules_of(
+            direction, policies, subjects
+        )
+        if ports:
+            # port_ok[r, c]: rule r's ports admit the question's port on class c as the
+            # destination (a named port resolves there, NP-64)
+            port_ok = np.stack([self.ports(p) for p in ports])
+            if direction is Direction.EGRESS:
+                a = governs.astype(np.float32)
+                b_yes, b_maybe = peer_yes & port_ok, peer_maybe & port_ok
+            else:  # ingress: the destination is the subject itself
+                a = (governs & port_ok[:, subjects].T).astype(np.float32)
+                b_yes, b_maybe = peer_yes, peer_maybe
+            sub_yes = (a @ b_yes.astype(np.float32)) > 0
+            sub_maybe = (a @ b_maybe.astype(np.float32)) > 0
+        else:
+            sub_yes = np.zeros((len(subjects), self.n), dtype=bool)
+            sub_maybe = np.zeros((len(subjects), self.n), dtype=bool)
         if self.protocol is Protocol.ICMP:  # NP-100: undefined once isolated
             sub_yes[:] = False
             sub_maybe[:] = True
@@ -500,3 +547,86 @@ def _ip_blocks(policies: Sequence[NetworkPolicy]) -> list[IPBlock]:
                 if peer.ip_block is not None:
                     seen.setdefault(peer.ip_block, None)
     return list(seen)
+
+
+# --- every port at once ------------------------------------------------------------
+
+
+@dataclass
+class PortSweep:
+    """`matrix --all-ports`: the ports any pod declares or any rule names, swept in
+    groups of ports no rule can tell apart (one class-level table per group)."""
+
+    pods: tuple[Pod, ...]
+    groups: list[tuple[tuple[tuple[Protocol, int], ...], Matrix]]
+
+    @property
+    def ports(self) -> list[tuple[Protocol, int]]:
+        return sorted(
+            (p for ports, _ in self.groups for p in ports), key=lambda p: (p[0].value, p[1])
+        )
+
+    def pair(self, i: int, j: int) -> dict[Verdict, list[tuple[Protocol, int]]]:
+        out: dict[Verdict, list[tuple[Protocol, int]]] = {v: [] for v in CODES}
+        for ports, m in self.groups:
+            out[m.verdict(i, j)].extend(ports)
+        return out
+
+    def row_codes(self, i: int) -> list[Any]:
+        return [m.row(i) for _, m in self.groups]
+
+
+def all_ports(snapshot: Snapshot) -> list[tuple[Protocol, int]]:
+    ports: set[tuple[Protocol, int]] = set()
+    for pod in snapshot.pods:
+        ports |= {(cp.protocol, cp.port) for cp in pod.ports}
+    for p in snapshot.policies:
+        for rule in (*p.ingress, *p.egress):
+            for spec in rule.ports:
+                if isinstance(spec.port, int):
+                    ports.add((spec.protocol, spec.port))
+                    if spec.end_port is not None:
+                        ports.add((spec.protocol, spec.end_port))
+    return sorted(ports, key=lambda p: (p[0].value, p[1]))
+
+
+def _port_signature(snapshot: Snapshot, proto: Protocol, port: int) -> tuple[object, ...]:
+    """What tells this port apart from others: the numeric rule ports that admit it,
+    and the names that resolve to it on some pod."""
+    specs = {
+        spec
+        for p in snapshot.policies
+        for rule in (*p.ingress, *p.egress)
+        for spec in rule.ports
+        if not isinstance(spec.port, str) and match_port(spec, proto, port, None).result is Tri.YES
+    }
+    names = {
+        cp.name
+        for pod in snapshot.pods
+        for cp in pod.ports
+        if cp.protocol is proto and cp.port == port
+    }
+    return (proto, frozenset(specs), frozenset(n for n in names if n))
+
+
+def compute_port_sweep(
+    snapshot: Snapshot, namespaces: Sequence[str] = (), cni: CniInfo | None = None
+) -> PortSweep:
+    cni = cni or detect_cni(snapshot)
+    groups: dict[tuple[object, ...], list[tuple[Protocol, int]]] = defaultdict(list)
+    for proto, port in all_ports(snapshot):
+        groups[_port_signature(snapshot, proto, port)].append((proto, port))
+    pods = list(pods_in_scope(snapshot, namespaces))
+    # One context: classes, selector and peer vectors do not depend on the port.
+    ctx = _Context(snapshot, pods, semantics_for(cni), 0, Protocol.TCP)
+    swept = []
+    for ports in groups.values():
+        ctx.port, ctx.protocol = ports[0][1], ports[0][0]
+        ctx._named_cache.clear()
+        ctx._ports_cache.clear()
+        table = ctx.table()
+        m = Matrix(
+            ctx.port, ctx.protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table)
+        )
+        swept.append((tuple(ports), m))
+    return PortSweep(tuple(pods), swept)

@@ -10,9 +10,16 @@ from typing import Any
 import numpy as np
 
 from ..engine import Verdict
-from ..matrix import CODES, Matrix
+from ..matrix import CODES, Matrix, PortSweep
 
-__all__ = ["iter_csv", "iter_json", "render_summary", "summary_rows"]
+__all__ = [
+    "iter_csv",
+    "iter_json",
+    "iter_sweep_json",
+    "render_summary",
+    "render_sweep_summary",
+    "summary_rows",
+]
 
 _JSON_VALUE = ("false", "true", "null")  # by verdict code: denied, allowed, unknown
 
@@ -82,4 +89,80 @@ def render_summary(m: Matrix) -> str:
     )
     for src, dst, a, d, u in rows:
         lines.append(f"{src:<{w_src}}  {dst:<{w_dst}}  {a:>10} {d:>10} {u:>10}")
+    return "\n".join(lines) + "\n"
+
+
+def _port_label(port: tuple[Any, int]) -> str:
+    return f"{port[0].value}/{port[1]}"
+
+
+def iter_sweep_json(sw: PortSweep) -> Iterator[str]:
+    """{"ports", "pods", "allowed": {src: {dst: ["TCP/8080", ...]}}, "unknown": same};
+    each pair lists the ports allowed (and, apart, those that cannot be decided)."""
+    keys = [p.key for p in sw.pods]
+    head = {"ports": [_port_label(p) for p in sw.ports], "pods": keys}
+    yield json.dumps(head, indent=2)[:-2] + ","
+    labels = [[_port_label(p) for p in ports] for ports, _ in sw.groups]
+    prefix = np.array(
+        [("" if j == 0 else ", ") + json.dumps(k) + ": " for j, k in enumerate(keys)], dtype=object
+    )
+    for name, wanted in (("allowed", 1), ("unknown", 2)):
+        yield f'\n  "{name}": {{'
+        cache: dict[tuple[bool, ...], str] = {}
+        for i, _ in enumerate(sw.pods):
+            hits = np.stack([row == wanted for row in sw.row_codes(i)])  # [group, dst]
+            cells = np.empty(len(keys), dtype=object)
+            for j, col in enumerate(map(tuple, hits.T)):
+                text = cache.get(col)
+                if text is None:
+                    text = cache[col] = json.dumps(
+                        sorted(x for g, on in enumerate(col) if on for x in labels[g])
+                    )
+                cells[j] = text
+            sep = "," if i else ""
+            yield f"{sep}\n    {json.dumps(keys[i])}: {{" + "".join(prefix + cells) + "}"
+        yield "\n  }" + ("," if name == "allowed" else "")
+    yield "\n}\n"
+
+
+def _kind(allowed: int, total: int) -> int:
+    """0: every port allowed, 1: some, 2: none."""
+    return 0 if allowed == total else (2 if allowed == 0 else 1)
+
+
+def render_sweep_summary(sw: PortSweep) -> str:
+    """Per namespace pair: how many pod pairs have every port, some, or no port allowed."""
+    ports = sw.ports
+    namespaces = sorted({p.namespace for p in sw.pods})
+    index = {ns: k for k, ns in enumerate(namespaces)}
+    first = sw.groups[0][1]
+    class_of = first.class_of  # every group shares the classes
+    pod_ns = np.array([index[p.namespace] for p in sw.pods], dtype=np.int64)
+    weights = np.zeros((first.table.shape[0], len(namespaces)))
+    np.add.at(weights, (class_of, pod_ns), 1.0)
+    allowed = sum(len(g) * (m.table == 1).astype(np.int64) for g, m in sw.groups)
+    kinds = (allowed == len(ports), (allowed > 0) & (allowed < len(ports)), allowed == 0)
+    counts = [np.rint(weights.T @ k.astype(np.float64) @ weights).astype(np.int64) for k in kinds]
+    # pod-level exceptions (a pod to itself, its own node): recount those pairs exactly
+    for i, j in {key for _, m in sw.groups for key in m.patches}:
+        a, b = pod_ns[i], pod_ns[j]
+        before = int(allowed[class_of[i], class_of[j]])
+        after = len(sw.pair(i, j)[Verdict.ALLOWED])
+        for k in range(3):
+            counts[k][a, b] += int(_kind(after, len(ports)) == k) - int(
+                _kind(before, len(ports)) == k
+            )
+    every, some, none = counts
+    lines = [
+        f"{len(ports)} ports ({', '.join(_port_label(p) for p in ports)}), {len(sw.pods)} pods",
+        "",
+    ]
+    w = max([len("destination namespace"), *(len(n) for n in namespaces)])
+    head = f"{'source namespace':<{w}}  {'destination namespace':<{w}}"
+    lines.append(f"{head}  {'all ports':>10} {'some':>10} {'none':>10}")
+    for a, src_ns in enumerate(namespaces):
+        for b, dst_ns in enumerate(namespaces):
+            if every[a, b] or some[a, b] or none[a, b]:
+                cells = f"{every[a, b]:>10} {some[a, b]:>10} {none[a, b]:>10}"
+                lines.append(f"{src_ns:<{w}}  {dst_ns:<{w}}  {cells}")
     return "\n".join(lines) + "\n"
