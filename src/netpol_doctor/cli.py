@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 import click
 
 from .cni import KNOWN_CNIS, CniInfo, detect_cni, profile_named
+from .contract import load_contract, verify
 from .diagnose import Symptom, diagnose
+from .diff import diff_snapshots, load_revision
 from .engine import Verdict
 from .errors import NetpolDoctorError
 from .findings import Severity
@@ -25,6 +27,7 @@ from .live import Collection, Scope, save, to_snapshot
 from .matrix import compute_matrix, compute_port_sweep
 from .model import Protocol
 from .podinfo import pod_view
+from .render.changes import contract_dict, diff_dict, render_contract, render_diff
 from .render.markdown import render_diagnosis_markdown
 from .render.matrixout import (
     iter_csv,
@@ -382,6 +385,74 @@ def check_cmd(
         click.echo(f"read: {summary or 'nothing'}")
     if any(f.severity is Severity.ERROR for f in problems):
         raise SystemExit(ExitCode.USAGE)
+
+
+@cli.command("verify")
+@click.argument("contract_path", metavar="CONTRACT.yaml", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@_common
+def verify_cmd(
+    contract_path: str,
+    output: str,
+    snapshots: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    cni: str | None,
+    color: bool | None,
+) -> None:
+    """Check a connectivity contract: flows that must be allowed or denied.
+
+    Every matching pod pair is checked; a violation prints the pair and the same
+    explanation `diagnose` gives. Exit 1 on any violation. Format: docs/contract.md.
+    """
+    contract = load_contract(contract_path)
+    snapshot = _load(snapshots, kubeconfig, context)
+    results = verify(snapshot, contract, _cni(snapshot, cni))
+    if output == "json":
+        click.echo(json.dumps(contract_dict(results), indent=2))
+    else:
+        _report_problems(snapshot)
+        use = _use_color(color)
+        click.echo(render_contract(results, use), nl=False, color=use)
+    if any(not r.ok for r in results):
+        raise SystemExit(ExitCode.DENIED)
+
+
+@cli.command("diff")
+@click.option("--before", "before", required=True, help="Snapshot path, or git:REV:path.")
+@click.option("--after", "after", required=True, help="Snapshot path, or git:REV:path.")
+@click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
+@click.option(
+    "--port", "-p", "ports", multiple=True, help="PORT or PROTO/PORT; default: all ports."
+)
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@click.option("--cni", type=click.Choice([p.name for p in KNOWN_CNIS]), default=None)
+def diff_cmd(
+    before: str,
+    after: str,
+    namespaces: tuple[str, ...],
+    ports: tuple[str, ...],
+    output: str,
+    cni: str | None,
+) -> None:
+    """Which pod pairs and ports changed verdict between two snapshots, and which
+    object change caused each (biggest blast radius first). Exit 1 if any changed."""
+    a, b = load_revision(before), load_revision(after)
+    wanted = [_port_spec(p) for p in ports]
+    result = diff_snapshots(a, b, namespaces, wanted, _cni(b, cni))
+    if output == "json":
+        click.echo(json.dumps(diff_dict(result), indent=2))
+    else:
+        click.echo(render_diff(result), nl=False)
+    if result.changes:
+        raise SystemExit(ExitCode.DENIED)
+
+
+def _port_spec(text: str) -> tuple[Protocol, int]:
+    proto, _, number = text.rpartition("/")
+    if not number.isdigit() or not 1 <= int(number) <= 65535:
+        raise click.BadParameter(f"{text!r}: write PORT or PROTO/PORT")
+    return (_protocol(proto) if proto else Protocol.TCP), int(number)
 
 
 @cli.group("snapshot")

@@ -44,6 +44,7 @@ __all__ = [
 AWS_PORT_LIMIT = 24
 #: A block this small that covers a Service ClusterIP is aimed at Services (NP-63).
 _SERVICE_BLOCK_MAX = 1 << 16
+_SHOWN_CIDRS = 3
 
 
 # --- ipBlock ranges ------------------------------------------------------------
@@ -63,13 +64,17 @@ def ipblock_overlaps_pod_cidr(ctx: LintContext) -> Iterator[Finding]:
         hits = [c for c in ctx.pod_cidrs if admits_any(block, c)]
         if not hits:
             continue
-        cidrs = ", ".join(str(c) for c in hits)
+        cidrs = ("pod CIDR " if len(hits) == 1 else "pod CIDRs ") + ", ".join(
+            str(c) for c in hits[:_SHOWN_CIDRS]
+        )
+        if len(hits) > _SHOWN_CIDRS:
+            cidrs += f" and {len(hits) - _SHOWN_CIDRS} more"
         plugin = f" (the plugin here: {ctx.cni.name})" if ctx.cni.name else ""
         if any(subnet(block.cidr, c) for c in hits):
             yield Finding(
                 "ipblock-overlaps-pod-cidr",
                 Severity.WARNING,
-                f"{where(p, rule, peer)}: ipBlock {block} is inside the pod CIDR {cidrs}: "
+                f"{where(p, rule, peer)}: ipBlock {block} is inside the {cidrs}: "
                 "pod IPs change with every restart, and whether an ipBlock matches pod IPs "
                 f"depends on the network plugin{plugin} (Calico: yes; Cilium: no, NP-51)",
                 (p.ref,),
@@ -81,7 +86,7 @@ def ipblock_overlaps_pod_cidr(ctx: LintContext) -> Iterator[Finding]:
         yield Finding(
             "ipblock-overlaps-pod-cidr",
             Severity.INFO,
-            f"{where(p, rule, peer)}: ipBlock {block} also covers the pod CIDR {cidrs}: on "
+            f"{where(p, rule, peer)}: ipBlock {block} also covers the {cidrs}: on "
             "plugins that match pod IPs by ipBlock (Calico) it admits every pod there too, "
             f"on others (Cilium) none{plugin}",
             (p.ref,),

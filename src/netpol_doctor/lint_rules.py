@@ -29,7 +29,6 @@ from .model import (
     LabelSelector,
     Namespace,
     NetworkPolicy,
-    ObjectRef,
     Operator,
     Peer,
     Pod,
@@ -91,20 +90,34 @@ class LintContext:
         return tuple(n for n in self.snapshot.namespaces.values() if not n.synthesized)
 
     @cached_property
-    def _selected(self) -> dict[ObjectRef, list[Pod]]:
-        return {}
+    def _label_groups(self) -> dict[str, list[tuple[dict[str, str], list[Pod]]]]:
+        """Pods grouped by namespace and labels: a selector is matched once per group."""
+        by_labels: dict[tuple[str, tuple[tuple[str, str], ...]], list[Pod]] = defaultdict(list)
+        for p in self.pods:
+            by_labels[(p.namespace, p.labels)].append(p)
+        out: dict[str, list[tuple[dict[str, str], list[Pod]]]] = defaultdict(list)
+        for (ns, labels), pods in by_labels.items():
+            out[ns].append((dict(labels), pods))
+        return out
+
+    def pods_matching(
+        self, selector: LabelSelector, namespaces: Iterable[str] | None = None
+    ) -> list[Pod]:
+        """Pods (hostNetwork ones included) the selector matches, in the namespaces given
+        or in all, sorted by namespace/name."""
+        names = self._label_groups.keys() if namespaces is None else namespaces
+        hits = [
+            p
+            for ns in names
+            for labels, pods in self._label_groups.get(ns, ())
+            if match_selector(selector, labels).result is Tri.YES
+            for p in pods
+        ]
+        return sorted(hits, key=lambda p: p.key)
 
     def selects(self, policy: NetworkPolicy) -> list[Pod]:
         """Every pod the policy's spec.podSelector matches, hostNetwork ones included."""
-        hit = self._selected.get(policy.ref)
-        if hit is None:
-            hit = [
-                p
-                for p in self.pods_by_namespace.get(policy.namespace, ())
-                if match_selector(policy.pod_selector, p.label_map).result is Tri.YES
-            ]
-            self._selected[policy.ref] = hit
-        return hit
+        return self.pods_matching(policy.pod_selector, [policy.namespace])
 
     def namespaces_matching(self, selector: LabelSelector) -> list[Namespace]:
         """Namespaces the selector matches or may match (a namespace missing from the
@@ -132,11 +145,7 @@ class LintContext:
         else:
             scope = {n.name for n in self.namespaces_matching(peer.namespace_selector)}
         sel = peer.pod_selector or LabelSelector()
-        return [
-            p
-            for p in pods
-            if p.namespace in scope and match_selector(sel, p.label_map).result is Tri.YES
-        ]
+        return [p for p in self.pods_matching(sel, sorted(scope)) if not p.host_network]
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -364,8 +373,7 @@ def _peer_matches_nothing(
         scope = [n.name for n in ctx.namespaces_matching(peer.namespace_selector)]
         if not scope:
             return None  # namespace-selector-matches-nothing says it
-    matching = [p2 for p2 in ctx.pods if match_selector(sel, p2.label_map).result is Tri.YES]
-    inside = [x for x in matching if x.namespace in scope]
+    inside = ctx.pods_matching(sel, scope)
     if any(not x.host_network for x in inside):
         return None
     place = f"namespace {scope[0]}" if len(scope) == 1 else f"namespaces {', '.join(scope)}"
@@ -376,7 +384,8 @@ def _peer_matches_nothing(
             f" but hostNetwork pods ({pods_text(inside)}), which NetworkPolicy peers never "
             "match (they act as their node, NP-94)"
         )
-    elsewhere = [x for x in matching if x.namespace not in scope and not x.host_network]
+    others = [ns for ns in sorted(ctx.pods_by_namespace) if ns not in scope]
+    elsewhere = [x for x in ctx.pods_matching(sel, others) if not x.host_network]
     if peer.namespace_selector is None and elsewhere:
         other = elsewhere[0].namespace
         msg += (

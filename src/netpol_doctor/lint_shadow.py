@@ -6,8 +6,8 @@ policy P is shadowed by rule R' of policy Q (Q = P allowed) when Q is in P's nam
 controls the direction, selects every pod P selects (Q's podSelector is implied by
 P's), every peer of R lies inside one peer of R' (selector implication; ipBlock
 containment net of `except`) and every port of R inside one port of R'. Coverage by
-the union of several rules is not looked for. Imports `model`, `selectors`,
-`findings`, `explain`, `lint_rules`.
+the union of several rules is not looked for. Imports `model`, `findings`,
+`explain`, `lint_rules`.
 """
 
 from __future__ import annotations

@@ -76,12 +76,12 @@ def _rule(rule: LintRule, help_base: str) -> dict[str, Any]:
         "name": "".join(w.capitalize() for w in rule.id.split("-")),
         "shortDescription": {"text": rule.summary},
         "fullDescription": {
-            "text": f"{rule.summary} Rule {rule.id}: what, why and the fix in {uri}."
+            "text": f"{rule.summary} What it flags, why, an example and the fix: {uri}"
         },
         "helpUri": uri,
         "help": {
             "text": f"{rule.summary} See {uri}.",
-            "markdown": f"{rule.summary} [{rule.id}]({uri})",
+            "markdown": f"{rule.summary} See [{rule.id}]({uri}).",
         },
         "defaultConfiguration": {"level": _LEVEL[rule.severity], "enabled": rule.default_enabled},
         "properties": {"tags": ["kubernetes", "networkpolicy"]},
@@ -92,7 +92,9 @@ def _result(
     f: Finding, index: dict[str, int], seen: Counter[str], base_dir: str | None
 ) -> dict[str, Any]:
     ref = f.objects[0] if f.objects else None
-    text = f.message + (f" Fix: {f.fix.summary}." if f.fix is not None else "")
+    text = f.message.rstrip(".") + "."
+    if f.fix is not None:
+        text += f" Fix: {f.fix.summary}."
     key = "|".join([f.id, *(f"{r.kind}/{r.key}" for r in f.objects[:1]), f.field or ""])
     seen[key] += 1  # the same rule, object and field twice: tell them apart by order
     digest = hashlib.sha256(f"{key}|{seen[key]}".encode()).hexdigest()
