@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from builders import namespace, pod, policy, snapshot_of
-from test_cli import EXAMPLES, run
 
+from builders import namespace, pod, policy, snapshot_of
 from netpol_doctor.contract import ContractError, load_contract, parse_contract, verify
 from netpol_doctor.snapshot import load_snapshot
+from test_cli import EXAMPLES, run
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,12 +7,12 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from builders import namespace, pod, policy, write
-from test_cli import run
 
+from builders import namespace, pod, policy, write
 from netpol_doctor.diff import diff_snapshots
 from netpol_doctor.model import Protocol
 from netpol_doctor.snapshot import load_snapshot
+from test_cli import run
 
 
 def _base() -> list[dict[str, object]]:

@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from builders import namespace, node, pod, policy, snapshot_of
-from test_cases import CASES, _expand
 
+from builders import namespace, node, pod, policy, snapshot_of
 from netpol_doctor.cni import CniInfo, detect_cni, profile_named, semantics_for
 from netpol_doctor.engine import Verdict, evaluate
 from netpol_doctor.matrix import CODES, compute_matrix
@@ -20,6 +19,7 @@ from netpol_doctor.model import Protocol
 from netpol_doctor.render.matrixout import iter_csv, iter_json
 from netpol_doctor.snapshot import Snapshot, load_snapshot
 from netpol_doctor.targets import endpoint_for_pod
+from test_cases import CASES, _expand
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cluster"
 QUESTIONS = [
@@ -102,7 +102,7 @@ def _random_cluster(seed: int) -> list[dict[str, Any]]:
         op = rnd.choice(["In", "NotIn", "Exists", "DoesNotExist"])
         expr: dict[str, Any] = {"key": rnd.choice(["app", "tier"]), "operator": op}
         if op in ("In", "NotIn"):
-            expr["values"] = rnd.sample(apps + ["fe", "be"], 2)
+            expr["values"] = rnd.sample([*apps, "fe", "be"], 2)
         return {"matchExpressions": [expr]}
 
     def peer() -> dict[str, Any]:
