@@ -140,3 +140,11 @@ def test_denied_flow_counts_unknown_as_violation(tmp_path: Path) -> None:
     (result,) = verify(snap, contract)
     assert result.violations == [("ghost/c", "shop/b", result.violations[0][2])]
     assert result.violations[0][2].value == "unknown"
+
+
+def test_example_contract_matches_the_json_schema() -> None:
+    import jsonschema
+
+    schema = json.loads((ROOT / "docs" / "contract.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(yaml.safe_load((ROOT / "examples" / "contract.yaml").read_text()), schema)
