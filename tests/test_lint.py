@@ -473,3 +473,17 @@ def test_doc_example_triggers_its_rule(rule: LintRule, tmp_path: Path) -> None:
     )
     found = lint(load_snapshot([tmp_path / "example.yaml"]), options)
     assert rule.id in [f.id for f in found]
+
+
+def test_annotation_suppresses_policy_warning_of_an_admitted_policy(tmp_path: Path) -> None:
+    spec = {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"ipBlock": {"cidr": "192.168.0.5/24"}}]}],
+    }
+    loud = lint(snapshot_of(tmp_path, [namespace("shop"), policy("shop/p", spec)]))
+    assert [f.id for f in loud] == ["policy-warning"]
+    quiet_dir = tmp_path / "quiet"
+    quiet_dir.mkdir()
+    quiet = [namespace("shop"), _annotated("shop/p", spec, "policy-warning")]
+    assert not lint(snapshot_of(quiet_dir, quiet))

@@ -193,14 +193,15 @@ def _dns_finding(
     has = f" ({' and '.join(allowed)} 53 is allowed)" if allowed else ""
     by = ", ".join([host.ref.key, *(r.key for r in others)])
     head = f"{pods_text(pods)} {'is' if len(pods) == 1 else 'are'} egress-isolated (by {by})"
-    target = f"{which} to the cluster DNS pods ({pods_text(dns)})"
+    target = f"{which} to the cluster DNS pods {pods_text(dns)}"
+    them = "it" if len(pods) == 1 else "them"
     if missing:
         effect = (
             "name lookups time out"
             if Protocol.UDP in missing
             else "lookups over TCP (large answers, truncated replies) fail"
         )
-        msg = f"{head} and no policy selecting them admits {target}{has}: {effect}"
+        msg = f"{head} and no policy selecting {them} admits {target}{has}: {effect}"
     else:
         msg = f"{head} and whether a policy admits {target} cannot be decided from the input{has}"
     rule = {
