@@ -188,3 +188,32 @@ def test_module_imports_nothing_from_cli() -> None:
     code = "import sys, netpol_doctor.diagnose, netpol_doctor.matrix; print('click' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_lint_cli_outputs_and_exit_codes() -> None:
+    r = run("lint", "--snapshot", str(EXAMPLES))
+    assert r.returncode == 1, r.stderr  # dns-egress-missing is an error in the demo
+    assert "dns-egress-missing" in r.stdout and "error(s)" in r.stdout
+    sarif = run("lint", "--snapshot", str(EXAMPLES), "-o", "sarif")
+    data = json.loads(sarif.stdout)
+    assert data["version"] == "2.1.0" and data["runs"][0]["results"]
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(data, schema)
+    ok = run(
+        "lint", "--snapshot", str(EXAMPLES), "--ignore", "dns-egress-missing", "--fail-on", "error"
+    )
+    assert ok.returncode == 0, ok.stdout
+    strict = run(
+        "lint",
+        "--snapshot",
+        str(EXAMPLES),
+        "--ignore",
+        "dns-egress-missing",
+        "--fail-on",
+        "warning",
+    )
+    assert strict.returncode == 1
+    bad = run("lint", "--snapshot", str(EXAMPLES), "--ignore", "no-such-rule")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from enum import IntEnum
+from ipaddress import ip_network
 from typing import Any, TypeVar
 
 import click
@@ -23,9 +24,10 @@ from .diff import diff_snapshots, load_revision
 from .engine import Verdict
 from .errors import NetpolDoctorError
 from .findings import Severity
+from .lint import RULES, LintOptions, lint
 from .live import Collection, Scope, save, to_snapshot
 from .matrix import compute_matrix, compute_port_sweep
-from .model import Protocol
+from .model import IPNetwork, Protocol
 from .podinfo import pod_view
 from .render.changes import contract_dict, diff_dict, render_contract, render_diff
 from .render.markdown import render_diagnosis_markdown
@@ -36,8 +38,15 @@ from .render.matrixout import (
     render_summary,
     render_sweep_summary,
 )
+from .render.sarif import render_sarif
 from .render.structured import diagnosis_dict, finding_dict, pod_dict
-from .render.text import render_diagnosis, render_matrix, render_pod, render_problems
+from .render.text import (
+    render_diagnosis,
+    render_lint,
+    render_matrix,
+    render_pod,
+    render_problems,
+)
 from .snapshot import Snapshot, load_snapshot, save_compact
 from .targets import resolve
 
@@ -385,6 +394,81 @@ def check_cmd(
         click.echo(f"read: {summary or 'nothing'}")
     if any(f.severity is Severity.ERROR for f in problems):
         raise SystemExit(ExitCode.USAGE)
+
+
+@cli.command("lint")
+@click.option("--ignore", "ignore", multiple=True, help="A rule id to skip; repeatable.")
+@click.option("--enable", "enable", multiple=True, help="An off-by-default rule to run.")
+@click.option("--pod-cidr", "pod_cidrs", multiple=True, help="The cluster's pod CIDR(s).")
+@click.option("--service-cidr", "service_cidrs", multiple=True, help="The Service CIDR(s).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a finding is at least this severe.",
+)
+@click.option("--output", "-o", type=click.Choice(["text", "json", "sarif"]), default="text")
+@_common
+def lint_cmd(
+    ignore: tuple[str, ...],
+    enable: tuple[str, ...],
+    pod_cidrs: tuple[str, ...],
+    service_cidrs: tuple[str, ...],
+    fail_on: str,
+    output: str,
+    snapshots: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    cni: str | None,
+    color: bool | None,
+) -> None:
+    """Check policies before they merge: documented rules (docs/lint/), text, JSON or
+    SARIF for code scanning. Exit 1 on a finding at --fail-on or worse, 2 on bad input.
+    Suppress per object with the annotation netpol-doctor.io/ignore: "id,id"."""
+    known = {r.id for r in RULES}
+    for rule_id in (*ignore, *enable):
+        if rule_id not in known:
+            raise click.BadParameter(f"{rule_id!r} is not a lint rule (see docs/lint/)")
+    options = LintOptions(
+        ignore=frozenset(ignore),
+        enable=frozenset(enable),
+        pod_cidrs=tuple(_cidr(c) for c in pod_cidrs),
+        service_cidrs=tuple(_cidr(c) for c in service_cidrs),
+        cni=cni,
+    )
+    snapshot = _load(snapshots, kubeconfig, context)
+    findings = lint(snapshot, options)
+    shared = {"policy-invalid", "policy-warning"}  # lint reports these itself
+    problems = [p for p in snapshot.problems if p.id not in shared]
+    if output == "sarif":
+        click.echo(render_sarif(findings, RULES, base_dir=os.getcwd()))
+    elif output == "json":
+        counts = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
+        data = {
+            "schema_version": 1,
+            "summary": counts,
+            "findings": [finding_dict(f) for f in findings],
+            "problems": [finding_dict(f) for f in problems],
+        }
+        click.echo(json.dumps(data, indent=2))
+    else:
+        shown = [p for p in problems if p.severity is not Severity.INFO]
+        if shown:
+            click.echo(render_problems(shown), err=True, nl=False)
+        click.echo(render_lint(findings), nl=False)
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise SystemExit(ExitCode.USAGE)
+    threshold = Severity(fail_on).rank
+    if any(f.severity.rank <= threshold for f in findings):
+        raise SystemExit(ExitCode.DENIED)
+
+
+def _cidr(text: str) -> IPNetwork:
+    try:
+        return ip_network(text, strict=False)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a CIDR") from None
 
 
 @cli.command("verify")

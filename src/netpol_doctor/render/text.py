@@ -21,7 +21,7 @@ from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
 from .structured import decisive_pair
 
-__all__ = ["render_diagnosis", "render_matrix", "render_pod", "render_problems"]
+__all__ = ["render_diagnosis", "render_lint", "render_matrix", "render_pod", "render_problems"]
 
 _VERDICT_STYLE = {
     Verdict.ALLOWED: "bold green",
@@ -287,3 +287,21 @@ def render_problems(problems: list[Finding]) -> str:
         head = ": ".join(x for x in (where, " ".join(y for y in (what, field) if y)) if x)
         lines.append(f"{f.severity.value}: {head or 'input'}: {f.message} [{f.id}]")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render_lint(findings: list[Finding]) -> str:
+    """One line per finding (file, object, field, message, id), its fix under it, and
+    a count line."""
+    out = []
+    for f in findings:
+        out.append(render_problems([f]).rstrip("\n"))
+        if f.fix is not None:
+            out.append(f"    fix: {f.fix.summary}")
+            if f.fix.snippet:
+                out += [f"      {line}" for line in f.fix.snippet.rstrip().split("\n")]
+    counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
+    out.append(
+        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
+        f"{counts[Severity.INFO]} info"
+    )
+    return "\n".join(out) + "\n"
