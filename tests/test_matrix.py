@@ -13,7 +13,8 @@ import yaml
 
 from builders import namespace, node, pod, policy, snapshot_of
 from netpol_doctor.cni import CniInfo, detect_cni, profile_named, semantics_for
-from netpol_doctor.engine import Verdict, evaluate
+from netpol_doctor.engine import Verdict
+from netpol_doctor.layers import evaluate_flow as evaluate
 from netpol_doctor.matrix import CODES, compute_matrix
 from netpol_doctor.model import Protocol
 from netpol_doctor.render.matrixout import iter_csv, iter_json

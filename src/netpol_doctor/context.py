@@ -15,9 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .cni import CniInfo
-from .engine import Decision, Endpoint, EndpointKind, Semantics, Verdict, evaluate
+from .engine import Decision, Endpoint, EndpointKind, Semantics, Verdict
 from .findings import Finding, Fix, Severity
 from .fixes import to_yaml
+from .layers import evaluate_flow
 from .model import (
     NAMESPACE_NAME_LABEL,
     Direction,
@@ -126,7 +127,7 @@ def _dns_port(snapshot: Snapshot, pod: Pod, protocol: Protocol) -> int:
 def dns_check(snapshot: Snapshot, source: Endpoint, sem: Semantics) -> DnsCheck:
     pods = dns_pods(snapshot)
     decisions = tuple(
-        evaluate(
+        evaluate_flow(
             snapshot,
             source,
             endpoint_for_pod(snapshot, p),
@@ -238,7 +239,9 @@ def apiserver_check(
     targets = apiserver_endpoints(snapshot)
     if not targets:
         return []
-    decisions = [evaluate(snapshot, source, ep, Protocol.TCP, port, sem) for ep, port in targets]
+    decisions = [
+        evaluate_flow(snapshot, source, ep, Protocol.TCP, port, sem) for ep, port in targets
+    ]
     if not any(d.egress.isolated for d in decisions):
         return []
     blocked = [d for d in decisions if d.egress.result is not Tri.YES]
@@ -482,7 +485,7 @@ def nodeport_snat_findings(
             other_nodes = [n for n in snapshot.nodes.values() if n.ref.name != pod.node_name]
             for n in other_nodes[:1]:
                 node_ep = Endpoint(EndpointKind.HOST, None, n.addresses, n.ref.name)
-                nd = evaluate(snapshot, node_ep, d.destination, d.protocol, d.port, sem)
+                nd = evaluate_flow(snapshot, node_ep, d.destination, d.protocol, d.port, sem)
                 if nd.ingress.result is not Tri.YES:
                     blocked.append((pod, n.ref.name))
         if not any(d.ingress.isolated for d in decisions):

@@ -22,12 +22,13 @@ from .engine import (
     RuleOutcome,
     Semantics,
     Verdict,
-    evaluate,
 )
 from .errors import QuestionError
 from .explain import direction_summary, peer_outcome, port_outcome, rule_name
+from .extended import Action
 from .findings import Finding, Severity
 from .fixes import allow_flow_policy
+from .layers import evaluate_flow, family_findings
 from .model import Direction, NetworkPolicy, ObjectRef, Pod, Protocol
 from .nearmiss import breadth_warnings, near_misses
 from .selectors import Tri
@@ -136,7 +137,7 @@ def diagnose(
             if d.port is None:
                 pairs.append(PairResult(s, d, None, d.problem))
                 continue
-            decision = evaluate(snapshot, s.endpoint, d.endpoint, protocol, d.port, sem)
+            decision = evaluate_flow(snapshot, s.endpoint, d.endpoint, protocol, d.port, sem)
             pairs.append(PairResult(s, d, decision))
     verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
     snat = _snat_pairs(snapshot, src, dst, protocol, sem)
@@ -180,7 +181,9 @@ def _snat_pairs(
         for d in dst.members:
             if d.port is not None:
                 out.append(
-                    PairResult(seen, d, evaluate(snapshot, ep, d.endpoint, protocol, d.port, sem))
+                    PairResult(
+                        seen, d, evaluate_flow(snapshot, ep, d.endpoint, protocol, d.port, sem)
+                    )
                 )
     return out
 
@@ -247,6 +250,8 @@ _GROUPS: dict[str, int] = {
     "ipblock-pod-ip": 5,
     "own-node-egress": 5,
     "extended-policies-present": 5,
+    "admin-policy-decided": 1,
+    "policy-not-enforced": 11,
     "reads-forbidden": 5,
     "policy-invalid": 6,
     "policy-types-implicit": 7,
@@ -340,6 +345,7 @@ def _findings(
     out += context.aws_port_limit_findings(cni, decisions)
     out += context.event_findings(snapshot, pods)
     out += _input_findings(snapshot, pods)
+    out += family_findings(snapshot)
     out += _symptom_findings(snapshot, dst, pairs, symptom, sem)
     return _order(out)
 
@@ -390,6 +396,7 @@ def _pair_findings(snapshot: Snapshot, d: Decision) -> list[Finding]:
                 "protocols). Test with TCP or UDP instead",
             )
         )
+    out += _layer_findings(d)
     if d.extended:
         names = ", ".join(str(r) for r in d.extended[:5])
         more = f" and {len(d.extended) - 5} more" if len(d.extended) > 5 else ""
@@ -403,6 +410,46 @@ def _pair_findings(snapshot: Snapshot, d: Decision) -> list[Finding]:
                 "allows to NetworkPolicy's; Calico tiers and admin-tier policies act "
                 f"before it). Standard NetworkPolicy alone says {d.network_policy_verdict.value}",
                 d.extended,
+            )
+        )
+    return out
+
+
+def _layer_findings(d: Decision) -> list[Finding]:
+    """Which admin-tier object decided, and which objects the plugin ignores."""
+    out: list[Finding] = []
+    if d.inert:
+        names = ", ".join(str(r) for r in d.inert[:5])
+        out.append(
+            Finding(
+                "policy-not-enforced",
+                Severity.INFO,
+                f"{names}: the network plugin ({d.semantics.cni}) does not implement this "
+                "kind, so it has no effect on this traffic (ADM-5)",
+                d.inert,
+            )
+        )
+    for layer in d.layers:
+        decided = [s for s in layer.verdict.steps if s.matched is Tri.YES]
+        if not decided or layer.verdict.action not in (Action.ALLOW, Action.DENY):
+            continue
+        step = decided[-1]
+        if step.action is not layer.verdict.action:
+            continue  # a Pass handed the decision to NetworkPolicy
+        word = layer.side.direction.value.lower()
+        verb = "denies" if step.action is Action.DENY else "allows"
+        out.append(
+            Finding(
+                "admin-policy-decided",
+                Severity.ERROR if step.action is Action.DENY else Severity.INFO,
+                f"{step.ref} {step.rule} {verb} this {word} ({step.reason}); "
+                + (
+                    "Admin-tier rules act before NetworkPolicy, which cannot override them"
+                    if "Admin tier" in step.reason
+                    else "the Baseline tier applies because no NetworkPolicy isolates the pod"
+                ),
+                (step.ref,),
+                step.rule,
             )
         )
     return out
@@ -707,7 +754,7 @@ def _alternative_source(
     ]
     candidates.sort(key=lambda p: (p.namespace != src.namespace, p.key))
     for p in candidates[:_ALTERNATIVES_SCANNED]:
-        alt = evaluate(
+        alt = evaluate_flow(
             snapshot, endpoint_for_pod(snapshot, p), d.destination, d.protocol, d.port, sem
         )
         if alt.verdict is not Verdict.ALLOWED:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cni import CniInfo, detect_cni, semantics_for
-from .engine import Decision, Verdict, evaluate
+from .engine import Decision, Verdict
 from .errors import NetpolDoctorError
+from .layers import evaluate_flow
 from .matrix import CODES, all_ports, compute_matrix
 from .model import NetworkPolicy, ObjectRef, Pod, Protocol
 from .snapshot import Snapshot, load_snapshot
@@ -129,7 +130,7 @@ def diff_snapshots(
             ra = ma.row(ia[k])[cols_a]
             for j in (rb != ra).nonzero()[0]:
                 src, dst = k, order[j]
-                db = evaluate(
+                db = evaluate_flow(
                     before,
                     endpoint_for_pod(before, before.pods_by_key[src]),
                     endpoint_for_pod(before, before.pods_by_key[dst]),
@@ -137,7 +138,7 @@ def diff_snapshots(
                     port,
                     sem,
                 )
-                da = evaluate(
+                da = evaluate_flow(
                     after,
                     endpoint_for_pod(after, after.pods_by_key[src]),
                     endpoint_for_pod(after, after.pods_by_key[dst]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -197,6 +198,11 @@ class Decision:
     #: policies of other families (Cilium, Calico, admin tiers) that may decide this
     #: flow; not evaluated yet, so an NP "allowed" becomes "unknown"
     extended: tuple[ObjectRef, ...] = ()
+    #: policies of kinds the detected plugin does not implement: present, no effect (ADM-5)
+    inert: tuple[ObjectRef, ...] = ()
+    #: per side, what the evaluated policy families decided (layers.Layer objects; typed
+    #: loosely because those modules build on this one)
+    layers: tuple[Any, ...] = ()
 
     @property
     def network_policy_verdict(self) -> Verdict:

@@ -76,6 +76,8 @@ CATALOG: dict[str, str] = {
     "ipblock-pod-ip": "Only an ipBlock could match a pod IP: fragile and CNI-dependent.",
     "own-node-egress": "Egress to the pod's own node is implementation-defined.",
     "extended-policies-present": "Policies of other kinds exist that can decide this traffic.",
+    "admin-policy-decided": "An admin-tier policy decides this traffic before NetworkPolicy.",
+    "policy-not-enforced": "Policies of a kind the network plugin does not implement: no effect.",
     "reads-forbidden": "Part of the cluster could not be read; what depends on it is unknown.",
     # the setup
     "policy-types-implicit": "policyTypes omitted: which directions the policy controls, and why.",

@@ -28,6 +28,7 @@ import numpy as np
 
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import Semantics, Verdict, ip_peer_result
+from .layers import evaluate_flow, evaluates, inert_kinds
 from .model import (
     NAMESPACE_NAME_LABEL,
     Direction,
@@ -159,9 +160,27 @@ def compute_matrix(
     cni = cni or detect_cni(snapshot)
     sem = semantics_for(cni)
     pods = pods_in_scope(snapshot, namespaces)
+    if any(evaluates(x, cni.name) for x in snapshot.extended):
+        return _pairwise(snapshot, pods, port, protocol, cni, sem)
     ctx = _Context(snapshot, pods, sem, port, protocol)
     table = ctx.table()
     return Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+
+
+def _pairwise(
+    snapshot: Snapshot, pods: list[Pod], port: int, protocol: Protocol, cni: CniInfo, sem: Semantics
+) -> Matrix:
+    """With admin-tier policies in force, every pair goes through the layered engine
+    (their selectors read labels the pod classes do not keep): exact, not fast."""
+    eps = [endpoint_for_pod(snapshot, p) for p in pods]
+    table = np.array(
+        [
+            [CODES.index(evaluate_flow(snapshot, s, d, protocol, port, sem).verdict) for d in eps]
+            for s in eps
+        ],
+        dtype=np.uint8,
+    ).reshape(len(pods), len(pods))
+    return Matrix(port, protocol, tuple(pods), cni, np.arange(len(pods)), table, {})
 
 
 # --- classes and vectors -----------------------------------------------------------
@@ -172,6 +191,8 @@ class _Context:
         self, snapshot: Snapshot, pods: list[Pod], sem: Semantics, port: int, protocol: Protocol
     ) -> None:
         self.snapshot, self.pods, self.sem = snapshot, pods, sem
+        #: other policy families that may decide (inert ones, ADM-5, do not)
+        self.pending = [x for x in snapshot.extended if not inert_kinds(x, sem.cni)]
         self.port, self.protocol = port, protocol
         self.namespaces = sorted({p.namespace for p in pods} | set(snapshot.namespaces))
         self.ns_index = {ns: k for k, ns in enumerate(self.namespaces)}
@@ -473,10 +494,10 @@ class _Context:
     def _extended(self, table: Any) -> None:
         """Unevaluated policy families can deny: an NP "allowed" becomes "unknown"."""
         snap = self.snapshot
-        if any(x.ref.namespace is None for x in snap.extended) or snap.unreadable_extended(set()):
+        if any(x.ref.namespace is None for x in self.pending) or snap.unreadable_extended(set()):
             table[table == ALLOWED] = UNKNOWN
             return
-        touched = {x.ref.namespace for x in snap.extended if x.ref.namespace}
+        touched = {x.ref.namespace for x in self.pending if x.ref.namespace}
         touched |= {
             r.namespace for r in snap.unreadable_extended(set(self.namespaces)) if r.namespace
         }
@@ -488,7 +509,7 @@ class _Context:
     def _extended_touches(self, a: str, b: str) -> bool:
         namespaces = {a, b}
         snap = self.snapshot
-        if any(x.ref.namespace is None or x.ref.namespace in namespaces for x in snap.extended):
+        if any(x.ref.namespace is None or x.ref.namespace in namespaces for x in self.pending):
             return True
         return bool(snap.unreadable_extended(namespaces))
 

@@ -114,6 +114,11 @@ def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) 
         others = len(side.outcomes) - len(shown)
         if others:
             out.add(f"  ({others} other rule(s) of these policies do not admit it; see -o json)")
+    for layer in d.layers:
+        if layer.side is side:
+            for step in layer.verdict.steps:
+                mark = {Tri.YES: "matches", Tri.NO: "no", Tri.UNKNOWN: "maybe"}[step.matched]
+                out.add(f"  {step.ref} {step.rule} ({step.action.value}): {mark}; {step.reason}")
     for o in shown:
         style = {Tri.YES: "green", Tri.NO: None, Tri.UNKNOWN: "yellow"}[o.result]
         first, *rest = rule_outcome_lines(o, d.protocol, d.port, side.direction)

@@ -1,0 +1,133 @@
+"""One flow through every policy family the network plugin enforces, in data-plane
+order: the admin tiers around NetworkPolicy (ADM-10) where the plugin implements them.
+Policy kinds the plugin does not implement are inert (ADM-5) and reported as such;
+kinds not evaluated yet keep an "allowed" answer at "unknown".
+
+`evaluate_flow` is `engine.evaluate` plus these layers; every command calls it.
+Imports `model`, `selectors`, `snapshot`, `engine`, `extended`, `adminpolicy`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from . import adminpolicy
+from .engine import Decision, DirectionResult, Endpoint, Semantics, Verdict, evaluate
+from .extended import Action, FamilyVerdict, FlowSide, derived
+from .findings import Finding
+from .model import Direction, Protocol
+from .parse import ExtendedObject
+from .selectors import Tri, tri_all
+from .snapshot import Snapshot
+
+__all__ = [
+    "ADMIN_IMPLEMENTERS",
+    "Layer",
+    "evaluate_flow",
+    "evaluates",
+    "family_findings",
+    "inert_kinds",
+]
+
+ADMIN_GROUP = "policy.networking.k8s.io"
+#: plugins implementing the admin tiers (ADM-4); Cilium does not (cilium/cilium#23380)
+ADMIN_IMPLEMENTERS = frozenset(
+    {"calico", "canal", "antrea", "kube-network-policies", "ovn-kubernetes", "kube-ovn"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """What the evaluated families decided for one side of the flow."""
+
+    side: DirectionResult
+    verdict: FamilyVerdict
+
+
+def _admin(snapshot: Snapshot) -> tuple[list[adminpolicy.AdminPolicy], list[Finding]]:
+    objects = [x for x in snapshot.extended if x.api_group == ADMIN_GROUP]
+    return derived(snapshot, "admin", lambda: adminpolicy.compile(objects))
+
+
+def family_findings(snapshot: Snapshot) -> list[Finding]:
+    """Problems found while compiling the extended families (invalid objects)."""
+    return _admin(snapshot)[1]
+
+
+def evaluates(x: ExtendedObject, cni: str | None) -> bool:
+    """Is this object evaluated (its family implemented by the plugin, and by us)?"""
+    return x.api_group == ADMIN_GROUP and cni in ADMIN_IMPLEMENTERS
+
+
+def inert_kinds(x: ExtendedObject, cni: str | None) -> bool:
+    """ADM-5: admin-tier objects on a plugin that does not implement them do nothing."""
+    return x.api_group == ADMIN_GROUP and cni in ("cilium", "gke-dataplane-v2", "flannel")
+
+
+def evaluate_flow(
+    snapshot: Snapshot,
+    source: Endpoint,
+    destination: Endpoint,
+    protocol: Protocol,
+    port: int,
+    semantics: Semantics | None = None,
+) -> Decision:
+    decision = evaluate(snapshot, source, destination, protocol, port, semantics)
+    if not decision.extended:
+        return decision
+    cni = decision.semantics.cni
+    by_ref = {x.ref: x for x in snapshot.extended}
+    relevant = [by_ref[r] for r in decision.extended if r in by_ref]
+    gaps = [r for r in decision.extended if r not in by_ref]  # lists we could not read
+    evaluated = [x for x in relevant if evaluates(x, cni)]
+    inert = tuple(x.ref for x in relevant if inert_kinds(x, cni))
+    pending = tuple(x.ref for x in relevant if not evaluates(x, cni) and x.ref not in inert)
+    pending += tuple(gaps)
+    layers: tuple[Layer, ...] = ()
+    np_verdict = decision.network_policy_verdict
+    verdict = np_verdict
+    if evaluated:
+        policies = tuple(_admin(snapshot)[0])
+        sides = [
+            _side(snapshot, decision, side, policies)
+            for side in (decision.egress, decision.ingress)
+        ]
+        layers = tuple(sides)
+        verdict = _combine(sides)
+    if pending and verdict is Verdict.ALLOWED:
+        verdict = Verdict.UNKNOWN  # never a false "allowed": those kinds can deny
+    return replace(decision, verdict=verdict, extended=pending, inert=inert, layers=layers)
+
+
+def _side(
+    snapshot: Snapshot, d: Decision, side: DirectionResult, policies: tuple[object, ...]
+) -> Layer:
+    other = d.destination if side.direction is Direction.EGRESS else d.source
+    if side.exemption is not None and side.exemption.value in ("self", "not-a-pod", "host-network"):
+        # ADM-19/ADM-20: hostNetwork pods, outside addresses and a pod's own IP are not
+        # subjects of the admin tiers either.
+        return Layer(side, FamilyVerdict(Action.ALLOW, Tri.YES))
+    ctx = FlowSide(
+        snapshot,
+        side.direction,
+        side.subject,
+        other,
+        d.protocol,
+        d.port,
+        d.semantics,
+        policies,
+        side,
+    )
+    return Layer(side, adminpolicy.direction(ctx))
+
+
+def _combine(sides: list[Layer]) -> Verdict:
+    """Both sides must allow (NP-4 holds across tiers); an uncertain side is unknown."""
+    results = []
+    for layer in sides:
+        v = layer.verdict
+        if v.certainty is not Tri.YES:
+            results.append(Tri.UNKNOWN)
+        else:
+            results.append(Tri.YES if v.action is Action.ALLOW else Tri.NO)
+    return Verdict.of(tri_all(results))
