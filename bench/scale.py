@@ -1,0 +1,177 @@
+"""`make bench`, at scale: netpol-doctor and the peer analyzer (NCA) on generated
+clusters of growing size, as whole processes.
+
+    python bench/scale.py [--sizes 1000,5000,20000] [--peer | --no-peer] [--timeout 900]
+
+For each size (pods; policies = pods/4; bench/generate.py, cached in bench/.data/ by
+size, seed and generator version), median of `--runs` runs of:
+
+  (a) `netpol-doctor diagnose SRC DST --port P` on the first question of
+      questions.json (loading the snapshot included: every run is a fresh process);
+  (b) `netpol-doctor pod DST`;
+  (c) `netpol-doctor matrix --port 8080 --output json > /dev/null`;
+
+and, beside (c), the peer's one-port answer: `nca --connectivity` (it computes every
+port and protocol; there is no one-port option) into a file. Wall time is spawn to
+exit; peak RSS is the child's own `ru_maxrss` from `os.wait4` (what `/usr/bin/time
+-v` prints as "Maximum resident set size"). A run over its timeout is killed and
+shown as "timeout", a failing one as "error: <first stderr line>"; the remaining
+runs of that cell are skipped and the table goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import cached_cluster
+from peer import DATA, PORT, Run, ensure_peer, measure, nca_command, netpol_doctor_exe
+
+ND_CODES = (0, 1, 3)  # allowed, denied, unknown: all are answers
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """The median of the runs of one command, or why there is none."""
+
+    status: str  # "ok" | "timeout" | "error"
+    seconds: float = 0.0
+    rss_mb: float = 0.0
+    message: str = ""
+
+    def text(self) -> str:
+        if self.status == "ok":
+            return f"{_secs(self.seconds):>8} {self.rss_mb:>7.0f} MB"
+        if self.status == "timeout":
+            return f"{'timeout >' + _secs(self.seconds):>19}"
+        return f"error: {self.message}"[:60]
+
+
+def _secs(s: float) -> str:
+    return f"{s * 1000:.0f}ms" if s < 1 else f"{s:.1f}s"
+
+
+def median_of(runs: int, run: Callable[[], Run]) -> Cell:
+    done: list[Run] = []
+    for _ in range(runs):
+        r = run()
+        if not r.ok:
+            return Cell(r.status, r.seconds, r.max_rss_kb / 1024, r.message)
+        done.append(r)
+    return Cell(
+        "ok",
+        statistics.median(r.seconds for r in done),
+        statistics.median(r.max_rss_kb for r in done) / 1024,
+    )
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def bench_size(
+    pods: int, seed: int, runs: int, timeout: float, peer_timeout: float | None
+) -> tuple[dict[str, Cell], Cell | None]:
+    policies = pods // 4
+    _progress(f"[{pods} pods] cluster ({policies} policies, seed {seed}) ...")
+    base = cached_cluster(pods, policies, seed, DATA)
+    cluster = base / "cluster"
+    q = json.loads((base / "questions.json").read_text())[0]
+    exe = netpol_doctor_exe()
+    snap = ["--snapshot", str(cluster)]
+    commands = {
+        "load + diagnose": [
+            exe,
+            "diagnose",
+            q["src"],
+            q["dst"],
+            "--port",
+            str(q["port"]),
+            "--protocol",
+            q["protocol"],
+            *snap,
+        ],
+        "pod": [exe, "pod", q["dst"], *snap],
+        f"matrix TCP {PORT} -o json": [
+            exe,
+            "matrix",
+            "--port",
+            str(PORT),
+            "--output",
+            "json",
+            *snap,
+        ],
+    }
+    cells: dict[str, Cell] = {}
+    for what, cmd in commands.items():
+        _progress(f"[{pods} pods] netpol-doctor {what} ...")
+        cells[what] = median_of(runs, lambda c=cmd: measure(c, timeout, ok_codes=ND_CODES))
+    peer: Cell | None = None
+    if peer_timeout is not None:
+        nca = ensure_peer()
+        cmd = nca_command(nca, cluster, base / "nca-connectivity.txt")
+        _progress(f"[{pods} pods] nca --connectivity ...")
+        peer = median_of(runs, lambda: measure(cmd, peer_timeout))
+    return cells, peer
+
+
+def render(results: list[tuple[int, dict[str, Cell], Cell | None]], runs: int, peer: bool) -> str:
+    head = f"{'pods':>6} {'policies':>8}  {'what':<24} {'netpol-doctor':>19}"
+    if peer:
+        head += f"   {'NCA 2.1.0 (all ports)':>21}   {'NCA/nd':>6}"
+    lines = [head, "-" * len(head)]
+    for pods, cells, nca in results:
+        for i, (what, cell) in enumerate(cells.items()):
+            size = f"{pods:>6} {pods // 4:>8}" if i == 0 else " " * 15
+            line = f"{size}  {what:<24} {cell.text():>19}"
+            if peer and what.startswith("matrix") and nca is not None:
+                line += f"   {nca.text():>21}"
+                if nca.status == "ok" and cell.status == "ok" and cell.seconds > 0:
+                    line += f"   {nca.seconds / cell.seconds:>5.1f}x"
+            lines.append(line.rstrip())
+    lines.append("")
+    lines.append(
+        f"median of {runs} runs, whole processes (interpreter start and loading included); "
+        "RSS = the process's peak (os.wait4 ru_maxrss)"
+    )
+    if peer:
+        lines.append(
+            "NCA: `nca --connectivity` (every port and protocol, 2 pods per class), "
+            "on the same files"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,5000,20000", help="pod counts, comma-separated")
+    ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--timeout", type=float, default=900, help="seconds per netpol-doctor run (15 min)"
+    )
+    ap.add_argument("--peer-timeout", type=float, default=600, help="seconds per NCA run (10 min)")
+    args = ap.parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        ap.error("--sizes takes pod counts, e.g. 1000,5000")
+    results = []
+    for pods in sizes:
+        cells, nca = bench_size(
+            pods, args.seed, args.runs, args.timeout, args.peer_timeout if args.peer else None
+        )
+        results.append((pods, cells, nca))
+    print(render(results, args.runs, args.peer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
