@@ -265,7 +265,9 @@ def relevant_extended(
     namespaced ones in the source's or destination's namespace."""
     namespaces = {ns for ns in (source.namespace, destination.namespace) if ns is not None}
     present = [
-        x.ref for x in snapshot.extended if x.ref.namespace is None or x.ref.namespace in namespaces
+        x.ref
+        for x in snapshot.extended
+        if (x.ref.namespace is None or x.ref.namespace in namespaces) and x.ref.kind != "Tier"
     ]
     return tuple(present + snapshot.unreadable_extended(namespaces))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import adminpolicy
+from . import adminpolicy, calico
 from .engine import Decision, DirectionResult, Endpoint, Semantics, Verdict, evaluate
 from .extended import Action, FamilyVerdict, FlowSide, derived
 from .findings import Finding
@@ -49,14 +49,25 @@ def _admin(snapshot: Snapshot) -> tuple[list[adminpolicy.AdminPolicy], list[Find
     return derived(snapshot, "admin", lambda: adminpolicy.compile(objects))
 
 
+CALICO_GROUPS = ("projectcalico.org", "crd.projectcalico.org")
+CALICO_PLUGINS = frozenset({"calico", "canal"})
+
+
+def _calico(snapshot: Snapshot) -> tuple[list[calico.CalicoPolicy], list[Finding]]:
+    objects = [x for x in snapshot.extended if x.api_group in CALICO_GROUPS]
+    return derived(snapshot, "calico", lambda: calico.compile(objects))
+
+
 def family_findings(snapshot: Snapshot) -> list[Finding]:
     """Problems found while compiling the extended families (invalid objects)."""
-    return _admin(snapshot)[1]
+    return _admin(snapshot)[1] + _calico(snapshot)[1]
 
 
 def evaluates(x: ExtendedObject, cni: str | None) -> bool:
     """Is this object evaluated (its family implemented by the plugin, and by us)?"""
-    return x.api_group == ADMIN_GROUP and cni in ADMIN_IMPLEMENTERS
+    if x.api_group == ADMIN_GROUP:
+        return cni in ADMIN_IMPLEMENTERS
+    return x.api_group in CALICO_GROUPS and cni in CALICO_PLUGINS
 
 
 def inert_kinds(x: ExtendedObject, cni: str | None) -> bool:
@@ -87,11 +98,7 @@ def evaluate_flow(
     np_verdict = decision.network_policy_verdict
     verdict = np_verdict
     if evaluated:
-        policies = tuple(_admin(snapshot)[0])
-        sides = [
-            _side(snapshot, decision, side, policies)
-            for side in (decision.egress, decision.ingress)
-        ]
+        sides = [_side(snapshot, decision, side) for side in (decision.egress, decision.ingress)]
         layers = tuple(sides)
         verdict = _combine(sides)
     if pending and verdict is Verdict.ALLOWED:
@@ -99,26 +106,45 @@ def evaluate_flow(
     return replace(decision, verdict=verdict, extended=pending, inert=inert, layers=layers)
 
 
-def _side(
-    snapshot: Snapshot, d: Decision, side: DirectionResult, policies: tuple[object, ...]
-) -> Layer:
+def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:
     other = d.destination if side.direction is Direction.EGRESS else d.source
     if side.exemption is not None and side.exemption.value in ("self", "not-a-pod", "host-network"):
         # ADM-19/ADM-20: hostNetwork pods, outside addresses and a pod's own IP are not
-        # subjects of the admin tiers either.
+        # subjects of the admin tiers (nor Calico workload endpoints, CAL-13).
         return Layer(side, FamilyVerdict(Action.ALLOW, Tri.YES))
-    ctx = FlowSide(
-        snapshot,
-        side.direction,
-        side.subject,
-        other,
-        d.protocol,
-        d.port,
-        d.semantics,
-        policies,
-        side,
-    )
-    return Layer(side, adminpolicy.direction(ctx))
+
+    def ctx(policies: tuple[object, ...]) -> FlowSide:
+        return FlowSide(
+            snapshot,
+            side.direction,
+            side.subject,
+            other,
+            d.protocol,
+            d.port,
+            d.semantics,
+            policies,
+            side,
+        )
+
+    admin = ctx(tuple(_admin(snapshot)[0]))
+    if d.semantics.cni not in CALICO_PLUGINS:
+        return Layer(side, adminpolicy.direction(admin))
+    # Calico: the admin tier, then Calico's tiers (Kubernetes NPs in `default` at order
+    # 1000, CAL-40), then the baseline tier, then the profile's allow.
+    first = adminpolicy.before_network_policy(admin)
+    if first.action in (Action.ALLOW, Action.DENY):
+        return Layer(side, first)
+    middle = calico.direction(ctx(tuple(_calico(snapshot)[0])))
+    steps = first.steps + middle.steps
+    certainty = tri_all([first.certainty, middle.certainty])
+    reason = first.unknown_reason or middle.unknown_reason
+    if middle.action in (Action.ALLOW, Action.DENY):
+        return Layer(side, FamilyVerdict(middle.action, certainty, steps, reason))
+    last = adminpolicy.after_network_policy(admin)
+    action = last.action if last.action in (Action.ALLOW, Action.DENY) else Action.ALLOW
+    certainty = tri_all([certainty, last.certainty])
+    reason = reason or last.unknown_reason
+    return Layer(side, FamilyVerdict(action, certainty, steps + last.steps, reason))
 
 
 def _combine(sides: list[Layer]) -> Verdict:

@@ -70,6 +70,9 @@ EXTENDED_KINDS: frozenset[tuple[str, str]] = frozenset(
         ("policy.networking.k8s.io", "AdminNetworkPolicy"),
         ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"),
         ("policy.networking.k8s.io", "ClusterNetworkPolicy"),
+        # Not policies, but the order of Calico's policies depends on them.
+        ("projectcalico.org", "Tier"),
+        ("crd.projectcalico.org", "Tier"),
         # Not on the roadmap yet, but each can deny what NetworkPolicy allows.
         ("crd.antrea.io", "NetworkPolicy"),
         ("crd.antrea.io", "ClusterNetworkPolicy"),
@@ -83,6 +86,7 @@ def _looks_like_network_policy(group: str, kind: str) -> bool:
     return (
         bool(group)
         and group != "networking.k8s.io"
+        and not kind.startswith("Staged")  # staged policies are never enforced (CAL-8)
         and (kind.endswith("NetworkPolicy") or kind.endswith("Firewall"))
     )
 
