@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import adminpolicy, calico
+from . import adminpolicy, calico, cilium
 from .engine import Decision, DirectionResult, Endpoint, Semantics, Verdict, evaluate
 from .extended import Action, FamilyVerdict, FlowSide, derived
 from .findings import Finding
@@ -51,6 +51,14 @@ def _admin(snapshot: Snapshot) -> tuple[list[adminpolicy.AdminPolicy], list[Find
 
 CALICO_GROUPS = ("projectcalico.org", "crd.projectcalico.org")
 CALICO_PLUGINS = frozenset({"calico", "canal"})
+CILIUM_GROUP = "cilium.io"
+#: GKE Dataplane V2 is Cilium-based and enforces Cilium's policy kinds (CNI-9)
+CILIUM_PLUGINS = frozenset({"cilium", "gke-dataplane-v2"})
+
+
+def _cilium(snapshot: Snapshot) -> tuple[list[cilium.CiliumPolicy], list[Finding]]:
+    objects = [x for x in snapshot.extended if x.api_group == CILIUM_GROUP]
+    return derived(snapshot, "cilium", lambda: cilium.compile(objects))
 
 
 def _calico(snapshot: Snapshot) -> tuple[list[calico.CalicoPolicy], list[Finding]]:
@@ -60,19 +68,34 @@ def _calico(snapshot: Snapshot) -> tuple[list[calico.CalicoPolicy], list[Finding
 
 def family_findings(snapshot: Snapshot) -> list[Finding]:
     """Problems found while compiling the extended families (invalid objects)."""
-    return _admin(snapshot)[1] + _calico(snapshot)[1]
+    return _admin(snapshot)[1] + _calico(snapshot)[1] + _cilium(snapshot)[1]
 
 
 def evaluates(x: ExtendedObject, cni: str | None) -> bool:
     """Is this object evaluated (its family implemented by the plugin, and by us)?"""
     if x.api_group == ADMIN_GROUP:
         return cni in ADMIN_IMPLEMENTERS
+    if x.api_group == CILIUM_GROUP:
+        return cni in CILIUM_PLUGINS
     return x.api_group in CALICO_GROUPS and cni in CALICO_PLUGINS
 
 
+#: which plugins enforce each extended API group (ADM-4, CNI-1..9)
+_IMPLEMENTERS: dict[str, frozenset[str]] = {
+    ADMIN_GROUP: ADMIN_IMPLEMENTERS,
+    "cilium.io": frozenset({"cilium", "gke-dataplane-v2"}),
+    "projectcalico.org": frozenset({"calico", "canal"}),
+    "crd.projectcalico.org": frozenset({"calico", "canal"}),
+    "crd.antrea.io": frozenset({"antrea"}),
+    "k8s.ovn.org": frozenset({"ovn-kubernetes"}),
+}
+
+
 def inert_kinds(x: ExtendedObject, cni: str | None) -> bool:
-    """ADM-5: admin-tier objects on a plugin that does not implement them do nothing."""
-    return x.api_group == ADMIN_GROUP and cni in ("cilium", "gke-dataplane-v2", "flannel")
+    """ADM-5 and its kin: objects of a family the known plugin does not implement are
+    accepted by the API server (the CRD exists) and do nothing."""
+    implementers = _IMPLEMENTERS.get(x.api_group)
+    return cni is not None and implementers is not None and cni not in implementers
 
 
 def evaluate_flow(
@@ -108,12 +131,8 @@ def evaluate_flow(
 
 def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:
     other = d.destination if side.direction is Direction.EGRESS else d.source
-    if side.exemption is not None and side.exemption.value in ("self", "not-a-pod", "host-network"):
-        # ADM-19/ADM-20: hostNetwork pods, outside addresses and a pod's own IP are not
-        # subjects of the admin tiers (nor Calico workload endpoints, CAL-13).
-        return Layer(side, FamilyVerdict(Action.ALLOW, Tri.YES))
 
-    def ctx(policies: tuple[object, ...]) -> FlowSide:
+    def flow(policies: tuple[object, ...]) -> FlowSide:
         return FlowSide(
             snapshot,
             side.direction,
@@ -126,7 +145,16 @@ def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:
             side,
         )
 
-    admin = ctx(tuple(_admin(snapshot)[0]))
+    exemption = side.exemption.value if side.exemption is not None else None
+    if d.semantics.cni in CILIUM_PLUGINS and exemption != "self":
+        # Cilium merges NetworkPolicy with its own rules on each endpoint (and judges
+        # host and world identities itself).
+        return Layer(side, cilium.direction(flow(tuple(_cilium(snapshot)[0]))))
+    if exemption in ("self", "not-a-pod", "host-network"):
+        # ADM-19/ADM-20: hostNetwork pods, outside addresses and a pod's own IP are not
+        # subjects of the admin tiers (nor Calico workload endpoints, CAL-13).
+        return Layer(side, FamilyVerdict(Action.ALLOW, Tri.YES))
+    admin = flow(tuple(_admin(snapshot)[0]))
     if d.semantics.cni not in CALICO_PLUGINS:
         return Layer(side, adminpolicy.direction(admin))
     # Calico: the admin tier, then Calico's tiers (Kubernetes NPs in `default` at order
@@ -134,7 +162,7 @@ def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:
     first = adminpolicy.before_network_policy(admin)
     if first.action in (Action.ALLOW, Action.DENY):
         return Layer(side, first)
-    middle = calico.direction(ctx(tuple(_calico(snapshot)[0])))
+    middle = calico.direction(flow(tuple(_calico(snapshot)[0])))
     steps = first.steps + middle.steps
     certainty = tri_all([first.certainty, middle.certainty])
     reason = first.unknown_reason or middle.unknown_reason
