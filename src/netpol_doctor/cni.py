@@ -5,14 +5,27 @@ Imports `model`, `selectors`, `snapshot`, `engine`.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .engine import Semantics
-from .model import ObjectRef
+from .findings import Finding, Fix, Severity
+from .model import Direction, NetworkPolicy, ObjectRef, Protocol
 from .selectors import Tri
 from .snapshot import Snapshot
 
-__all__ = ["KNOWN_CNIS", "CniInfo", "detect_cni", "semantics_for"]
+__all__ = [
+    "AWS_PORT_LIMIT",
+    "KNOWN_CNIS",
+    "CniInfo",
+    "aws_port_limit_findings",
+    "detect_cni",
+    "semantics_for",
+]
+
+#: CNI-10: the AWS VPC CNI policy agent's unique ports per protocol per section
+AWS_PORT_LIMIT = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +99,31 @@ def semantics_for(info: CniInfo) -> Semantics:
     if info.profile is None:
         return Semantics()
     return Semantics(info.profile.ipblock_pod_ips, info.profile.ipblock_node_ips, info.profile.name)
+
+
+def aws_port_limit_findings(policies: Iterable[NetworkPolicy]) -> list[Finding]:
+    """CNI-10: more unique port entries per protocol in one ingress or egress section
+    than the AWS VPC CNI policy agent handles; it drops the rest silently."""
+    out: list[Finding] = []
+    for p in policies:
+        for d in Direction:
+            per_proto: dict[Protocol, set[tuple[int | str | None, int | None]]] = defaultdict(set)
+            for rule in p.rules(d):
+                for q in rule.ports:
+                    per_proto[q.protocol].add((q.port, q.end_port))
+            for proto, combos in sorted(per_proto.items(), key=lambda kv: kv[0].value):
+                if len(combos) <= AWS_PORT_LIMIT:
+                    continue
+                out.append(
+                    Finding(
+                        "aws-vpc-cni-port-limit",
+                        Severity.WARNING,
+                        f"NetworkPolicy {p.ref.key} lists {len(combos)} unique {proto.value} "
+                        f"ports for {d.value.lower()}; the AWS VPC CNI policy agent handles "
+                        f"at most {AWS_PORT_LIMIT} per protocol per section and drops the rest",
+                        (p.ref,),
+                        f"spec.{d.rules_field}",
+                        Fix("merge consecutive ports into endPort ranges, or split the policy"),
+                    )
+                )
+    return out

@@ -9,15 +9,15 @@ Each check is a function `(Snapshot, ..., Decision) -> list[Finding]`. Imports
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .cni import CniInfo
+from .cni import aws_port_limit_findings as cni_aws_port_limit
 from .engine import Decision, Endpoint, EndpointKind, Semantics, Verdict
 from .findings import Finding, Fix, Severity
-from .fixes import to_yaml
+from .fixes import add_policy_type, to_yaml
 from .layers import evaluate_flow
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -310,14 +310,7 @@ def policy_types_findings(decisions: list[Decision]) -> list[Finding]:
                     f"policyTypes is [{', '.join(types)}]: those rules do nothing and {word} "
                     "is not restricted by it"
                 )
-                patch = json.dumps({"spec": {"policyTypes": sorted({*types, direction.value})}})
-                fix = Fix(
-                    f"add {direction.value} to policyTypes if the rules should apply",
-                    f"kubectl patch networkpolicy -n {p.namespace} {p.ref.name} --type merge "
-                    f"-p '{patch}' --dry-run=server -o yaml",
-                    f"{word} of every pod it selects becomes deny-by-default, "
-                    "except what the rules admit",
-                )
+                fix = add_policy_type(p, direction)
                 out.append(
                     Finding(
                         f"policy-types-{word}-ignored",
@@ -612,40 +605,12 @@ def host_network_findings(decisions: list[Decision]) -> list[Finding]:
 
 # --- AWS VPC CNI limits, events -------------------------------------------------------
 
-_AWS_PORT_LIMIT = 24
-
 
 def aws_port_limit_findings(cni: CniInfo, decisions: list[Decision]) -> list[Finding]:
-    """CNI-10: at most 24 unique port combinations per protocol per ingress/egress selector."""
+    """CNI-10, for the policies that select an end of this question."""
     if cni.name != "aws-vpc-cni":
         return []
-    out: list[Finding] = []
-    for _, p in _policies_of(decisions):
-        for direction in Direction:
-            per_proto: dict[str, set[tuple[object, object]]] = {}
-            for rule in p.rules(direction):
-                for port in rule.ports:
-                    per_proto.setdefault(port.protocol.value, set()).add((port.port, port.end_port))
-            for proto, combos in per_proto.items():
-                if len(combos) > _AWS_PORT_LIMIT:
-                    out.append(
-                        Finding(
-                            "aws-vpc-cni-port-limit",
-                            Severity.WARNING,
-                            f"NetworkPolicy {p.ref.key} lists {len(combos)} {proto} port "
-                            f"entries for {direction.value.lower()}; the AWS VPC CNI policy "
-                            f"agent handles at most {_AWS_PORT_LIMIT} per protocol per "
-                            "selector and silently drops the rest",
-                            (p.ref,),
-                            f"spec.{direction.rules_field}",
-                            Fix(
-                                "merge consecutive ports into endPort ranges, or split the policy",
-                                None,
-                                None,
-                            ),
-                        )
-                    )
-    return out
+    return cni_aws_port_limit([p for _, p in _policies_of(decisions)])
 
 
 _DENY_REASONS = ("NetworkPolicyDenied", "PolicyDenied", "PolicyVerdictDenied", "NetworkPolicyDrop")

@@ -5,6 +5,7 @@ naming what else each change would open. Imports `model`, `findings`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -23,6 +24,7 @@ from .model import (
 )
 
 __all__ = [
+    "add_policy_type",
     "allow_flow_policy",
     "namespace_label_command",
     "peer_dict",
@@ -209,3 +211,17 @@ def rule_dict(
     elif rule.ports:
         out["ports"] = [port_dict(p) for p in rule.ports]
     return out
+
+
+def add_policy_type(policy: NetworkPolicy, direction: Direction) -> Fix:
+    """Rules for a direction missing from policyTypes do nothing (NP-26): add it."""
+    types = sorted({*(t.value for t in policy.policy_types), direction.value})
+    patch = json.dumps({"spec": {"policyTypes": types}})
+    word = direction.value.lower()
+    return Fix(
+        f"add {direction.value} to policyTypes if the rules should apply (or delete them)",
+        f"kubectl patch networkpolicy -n {policy.namespace} {policy.ref.name} --type merge "
+        f"-p '{patch}' --dry-run=server -o yaml",
+        f"{word} of every pod it selects becomes deny-by-default, except what the rules "
+        "admit (DNS included)",
+    )

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from ipaddress import ip_address
 
+from .cni import AWS_PORT_LIMIT, aws_port_limit_findings
 from .context import dns_check, dns_pods
 from .engine import selecting_policies
 from .findings import Finding, Fix, Severity
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 #: CNI-10: the AWS VPC CNI policy agent handles this many port combinations per protocol.
-AWS_PORT_LIMIT = 24
 #: A block this small that covers a Service ClusterIP is aimed at Services (NP-63).
 _SERVICE_BLOCK_MAX = 1 << 16
 _SHOWN_CIDRS = 3
@@ -309,24 +309,5 @@ def host_network_under_default_deny(ctx: LintContext) -> Iterator[Finding]:
 def aws_vpc_cni_port_limit(ctx: LintContext) -> Iterator[Finding]:
     """CNI-10: with the AWS VPC CNI, at most 24 unique port combinations per protocol in
     one ingress or egress section of a policy."""
-    if ctx.cni.name != "aws-vpc-cni":
-        return
-    for p in ctx.snapshot.policies:
-        for d in Direction:
-            per_proto: dict[Protocol, set[tuple[int | str | None, int | None]]] = defaultdict(set)
-            for rule in p.rules(d):
-                for q in rule.ports:
-                    per_proto[q.protocol].add((q.port, q.end_port))
-            for proto, combos in sorted(per_proto.items(), key=lambda kv: kv[0].value):
-                if len(combos) <= AWS_PORT_LIMIT:
-                    continue
-                yield Finding(
-                    "aws-vpc-cni-port-limit",
-                    Severity.WARNING,
-                    f"NetworkPolicy {p.ref.key} lists {len(combos)} unique {proto.value} "
-                    f"ports for {d.value.lower()}; the AWS VPC CNI policy agent handles at "
-                    f"most {AWS_PORT_LIMIT} per protocol per section and drops the rest",
-                    (p.ref,),
-                    f"spec.{d.rules_field}",
-                    Fix("merge consecutive ports into endPort ranges, or split the policy"),
-                )
+    if ctx.cni.name == "aws-vpc-cni":
+        yield from aws_port_limit_findings(ctx.snapshot.policies)

@@ -10,7 +10,6 @@ docs/lint/<id>.md (what it flags, why, a triggering manifest, the fix).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from .cni import CniInfo, semantics_for
 from .engine import Semantics
 from .explain import rule_name
 from .findings import Finding, Fix, Severity
-from .fixes import namespace_label_command, selector_dict, to_yaml
+from .fixes import add_policy_type, namespace_label_command, selector_dict, to_yaml
 from .model import (
     NAMESPACE_NAME_LABEL,
     Direction,
@@ -261,14 +260,7 @@ def rules_ignored_by_policy_types(ctx: LintContext) -> Iterator[Finding]:
                 f"policyTypes is [{', '.join(types)}]: they are ignored, and {word} is not "
                 "restricted by this policy"
             )
-            patch = json.dumps({"spec": {"policyTypes": sorted({*types, d.value})}})
-            fix = Fix(
-                f"add {d.value} to policyTypes if the rules should apply (or delete them)",
-                f"kubectl patch networkpolicy -n {p.namespace} {p.ref.name} --type merge "
-                f"-p '{patch}' --dry-run=server -o yaml",
-                f"{word} of every pod it selects becomes deny-by-default, except what the "
-                "rules admit (DNS included)",
-            )
+            fix = add_policy_type(p, d)
             yield Finding(
                 "rules-ignored-by-policy-types",
                 Severity.WARNING,
