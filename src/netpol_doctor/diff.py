@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cni import CniInfo, detect_cni, semantics_for
-from .engine import Decision, Verdict
+from .engine import Decision, Semantics, Verdict
 from .errors import NetpolDoctorError
 from .layers import evaluate_flow
 from .matrix import CODES, all_ports, compute_matrix
@@ -122,7 +122,7 @@ def diff_snapshots(
         ma = compute_matrix(after, port, proto, namespaces, cni)
         ib = {p.key: i for i, p in enumerate(mb.pods)}
         ia = {p.key: i for i, p in enumerate(ma.pods)}
-        order = [k for k in sorted(common)]
+        order = sorted(common)
         cols_b = [ib[k] for k in order]
         cols_a = [ia[k] for k in order]
         for k in order:
@@ -130,22 +130,8 @@ def diff_snapshots(
             ra = ma.row(ia[k])[cols_a]
             for j in (rb != ra).nonzero()[0]:
                 src, dst = k, order[j]
-                db = evaluate_flow(
-                    before,
-                    endpoint_for_pod(before, before.pods_by_key[src]),
-                    endpoint_for_pod(before, before.pods_by_key[dst]),
-                    proto,
-                    port,
-                    sem,
-                )
-                da = evaluate_flow(
-                    after,
-                    endpoint_for_pod(after, after.pods_by_key[src]),
-                    endpoint_for_pod(after, after.pods_by_key[dst]),
-                    proto,
-                    port,
-                    sem,
-                )
+                db = _decide(before, src, dst, proto, port, sem)
+                da = _decide(after, src, dst, proto, port, sem)
                 result.changes.append(
                     Change(
                         src,
@@ -164,6 +150,17 @@ def diff_snapshots(
         grouped[c.causes].append(c)
     result.groups = sorted(grouped.items(), key=lambda kv: (-len(kv[1]), [str(c) for c in kv[0]]))
     return result
+
+
+def _decide(
+    snapshot: Snapshot, src: str, dst: str, proto: Protocol, port: int, sem: Semantics
+) -> Decision:
+    pods = snapshot.pods_by_key
+    source, destination = (
+        endpoint_for_pod(snapshot, pods[src]),
+        endpoint_for_pod(snapshot, pods[dst]),
+    )
+    return evaluate_flow(snapshot, source, destination, proto, port, sem)
 
 
 def _policy_key(p: NetworkPolicy) -> tuple[object, ...]:
