@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import Decision, Semantics, Verdict
 from .errors import NetpolDoctorError
@@ -123,8 +125,8 @@ def diff_snapshots(
         ib = {p.key: i for i, p in enumerate(mb.pods)}
         ia = {p.key: i for i, p in enumerate(ma.pods)}
         order = sorted(common)
-        cols_b = [ib[k] for k in order]
-        cols_a = [ia[k] for k in order]
+        cols_b = np.array([ib[k] for k in order], dtype=np.int64)
+        cols_a = np.array([ia[k] for k in order], dtype=np.int64)
         for k in order:
             rb = mb.row(ib[k])[cols_b]
             ra = ma.row(ia[k])[cols_a]
