@@ -279,7 +279,7 @@ def _pod(
 def _nodes(rng: random.Random, count: int) -> list[_Node]:
     out = []
     for i in range(count):
-        cidr = ipaddress.ip_network(f"{_POD_CIDR_BASE + 256 * i}/24")
+        cidr = ipaddress.IPv4Network(f"{_POD_CIDR_BASE + 256 * i}/24")
         out.append(_Node(f"node-{i:04d}", str(_NODE_IP_BASE + i), cidr))
     return out
 

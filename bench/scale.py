@@ -27,6 +27,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -111,13 +112,13 @@ def bench_size(
     cells: dict[str, Cell] = {}
     for what, cmd in commands.items():
         _progress(f"[{pods} pods] netpol-doctor {what} ...")
-        cells[what] = median_of(runs, lambda c=cmd: measure(c, timeout, ok_codes=ND_CODES))
+        cells[what] = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
     peer: Cell | None = None
     if peer_timeout is not None:
         nca = ensure_peer()
         cmd = nca_command(nca, cluster, base / "nca-connectivity.txt")
         _progress(f"[{pods} pods] nca --connectivity ...")
-        peer = median_of(runs, lambda: measure(cmd, peer_timeout))
+        peer = median_of(runs, partial(measure, cmd, peer_timeout))
     return cells, peer
 
 
@@ -137,7 +138,8 @@ def render(results: list[tuple[int, dict[str, Cell], Cell | None]], runs: int, p
             lines.append(line.rstrip())
     lines.append("")
     lines.append(
-        f"median of {runs} runs, whole processes (interpreter start and loading included); "
+        f"{f'median of {runs} runs' if runs > 1 else 'one run'}, whole processes "
+        "(interpreter start and loading included); "
         "RSS = the process's peak (os.wait4 ru_maxrss)"
     )
     if peer:

@@ -37,11 +37,16 @@ gen = _module("generate")
 peer = _module("peer")
 
 
+def _generate(out: Path, *extra: str) -> int:
+    """bench/generate.py's command line, in-process."""
+    sizes = ["--pods", str(PODS), "--policies", str(POLICIES), "--seed", str(SEED)]
+    return int(gen.main([*sizes, "--out", str(out), *extra]))
+
+
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cluster")
-    assert gen.main(["--pods", str(PODS), "--policies", str(POLICIES), "--seed", str(SEED),
-                     "--out", str(out)]) == 0  # fmt: skip
+    assert _generate(out) == 0
     return out
 
 
@@ -146,8 +151,7 @@ def test_calico_and_cluster_dns_present(snapshot: Snapshot) -> None:
 
 
 def test_yaml_format_reads_the_same(tmp_path: Path, snapshot: Snapshot) -> None:
-    assert gen.main(["--pods", str(PODS), "--policies", str(POLICIES), "--seed", str(SEED),
-                     "--out", str(tmp_path), "--format", "yaml"]) == 0  # fmt: skip
+    assert _generate(tmp_path, "--format", "yaml") == 0
     snap = load_snapshot([tmp_path / "cluster"])
     assert sorted(p.key for p in snap.pods) == sorted(p.key for p in snapshot.pods)
     assert len(snap.policies) == POLICIES
@@ -163,11 +167,9 @@ def test_diagnose_answers_a_sampled_question(written: Path, snapshot: Snapshot) 
     exe = shutil.which("netpol-doctor", path=str(Path(sys.executable).parent))
     assert exe, "netpol-doctor is not installed in this environment"
     for q in (questions[0], questions[-1]):
-        r = subprocess.run(
-            [exe, "diagnose", q["src"], q["dst"], "--port", str(q["port"]),
-             "--protocol", q["protocol"], "--snapshot", str(written / "cluster")],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        cmd = [exe, "diagnose", q["src"], q["dst"], "--port", str(q["port"])]
+        cmd += ["--protocol", q["protocol"], "--snapshot", str(written / "cluster")]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert r.returncode in (0, 1, 3), r.stderr
 
 
@@ -200,8 +202,12 @@ def test_nca_connection_text(conn: str, expected: bool) -> None:
 
 def test_nca_representatives_and_answers() -> None:
     def pod(name: str, owner: str, **labels: str) -> dict[str, Any]:
-        meta = {"name": name, "namespace": "ns", "labels": labels,
-                "ownerReferences": [{"kind": "ReplicaSet", "name": owner}]}  # fmt: skip
+        meta = {
+            "name": name,
+            "namespace": "ns",
+            "labels": labels,
+            "ownerReferences": [{"kind": "ReplicaSet", "name": owner}],
+        }
         return {"kind": "Pod", "metadata": meta}
 
     pods = [pod(f"a-{i}", "a-1", app="a") for i in range(4)] + [pod("b-0", "b-1", app="b")]
