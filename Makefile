@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench bench-quick clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,15 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The scale table runs IBM's network-config-analyzer side by side (its own venv); with
+# it, about half an hour. `make bench-quick` skips the peer.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scale.py --sizes 1000,5000,20000
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scale.py --sizes 1000,5000,20000 --no-peer --runs 1
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

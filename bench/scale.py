@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,7 +87,15 @@ def bench_size(
     q = json.loads((base / "questions.json").read_text())[0]
     exe = netpol_doctor_exe()
     snap = ["--snapshot", str(cluster)]
+    compact = base / "snapshot.npds"
+    if not compact.exists():  # the compact format (`snapshot pack`), made once per cluster
+        subprocess.run(
+            [exe, "snapshot", "pack", str(compact), *snap], check=True, capture_output=True
+        )
+    packed = ["--snapshot", str(compact)]
+    question = [q["src"], q["dst"], "--port", str(q["port"]), "--protocol", q["protocol"]]
     commands = {
+        "load compact + diagnose": [exe, "diagnose", *question, *packed],
         "load + diagnose": [
             exe,
             "diagnose",
@@ -99,6 +108,15 @@ def bench_size(
             *snap,
         ],
         "pod": [exe, "pod", q["dst"], *snap],
+        f"matrix TCP {PORT} -o summary": [
+            exe,
+            "matrix",
+            "--port",
+            str(PORT),
+            "--output",
+            "summary",
+            *packed,
+        ],
         f"matrix TCP {PORT} -o json": [
             exe,
             "matrix",
@@ -123,14 +141,14 @@ def bench_size(
 
 
 def render(results: list[tuple[int, dict[str, Cell], Cell | None]], runs: int, peer: bool) -> str:
-    head = f"{'pods':>6} {'policies':>8}  {'what':<24} {'netpol-doctor':>19}"
+    head = f"{'pods':>6} {'policies':>8}  {'what':<28} {'netpol-doctor':>19}"
     if peer:
         head += f"   {'NCA 2.1.0 (all ports)':>21}   {'NCA/nd':>6}"
     lines = [head, "-" * len(head)]
     for pods, cells, nca in results:
         for i, (what, cell) in enumerate(cells.items()):
             size = f"{pods:>6} {pods // 4:>8}" if i == 0 else " " * 15
-            line = f"{size}  {what:<24} {cell.text():>19}"
+            line = f"{size}  {what:<28} {cell.text():>19}"
             if peer and what.startswith("matrix") and nca is not None:
                 line += f"   {nca.text():>21}"
                 if nca.status == "ok" and cell.status == "ok" and cell.seconds > 0:
