@@ -8,7 +8,7 @@ Imports `model`, `findings`, `selectors`, `snapshot`, `engine`, `targets`, `cni`
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from . import context
@@ -72,7 +72,6 @@ class Diagnosis:
     #: commands that confirm the diagnosis from a pod that should succeed
     verify: tuple[str, ...] = ()
     symptom: Symptom | None = None
-    notes: tuple[str, ...] = field(default=())
 
     def decides(self, f: Finding) -> bool:
         """Is this finding part of what decides the verdict (vs. something to check too)?"""
@@ -251,6 +250,7 @@ _GROUPS: dict[str, int] = {
     "own-node-egress": 5,
     "extended-policies-present": 5,
     "admin-policy-decided": 1,
+    "cni-policy-decided": 1,
     "policy-not-enforced": 11,
     "reads-forbidden": 5,
     "policy-invalid": 6,
@@ -415,6 +415,11 @@ def _pair_findings(snapshot: Snapshot, d: Decision) -> list[Finding]:
     return out
 
 
+_ADMIN_KINDS = frozenset(
+    {"AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"}
+)
+
+
 def _layer_findings(d: Decision) -> list[Finding]:
     """Which admin-tier object decided, and which objects the plugin ignores."""
     out: list[Finding] = []
@@ -438,16 +443,22 @@ def _layer_findings(d: Decision) -> list[Finding]:
             continue  # a Pass handed the decision to NetworkPolicy
         word = layer.side.direction.value.lower()
         verb = "denies" if step.action is Action.DENY else "allows"
+        severity = Severity.ERROR if step.action is Action.DENY else Severity.INFO
+        if step.ref.kind in _ADMIN_KINDS:
+            why = (
+                "Admin-tier rules act before NetworkPolicy, which cannot override them"
+                if "Admin tier" in step.reason
+                else "the Baseline tier applies because no NetworkPolicy isolates the pod"
+            )
+            fid = "admin-policy-decided"
+        else:
+            why = f"the network plugin ({d.semantics.cni}) applies it with NetworkPolicy"
+            fid = "cni-policy-decided"
         out.append(
             Finding(
-                "admin-policy-decided",
-                Severity.ERROR if step.action is Action.DENY else Severity.INFO,
-                f"{step.ref} {step.rule} {verb} this {word} ({step.reason}); "
-                + (
-                    "Admin-tier rules act before NetworkPolicy, which cannot override them"
-                    if "Admin tier" in step.reason
-                    else "the Baseline tier applies because no NetworkPolicy isolates the pod"
-                ),
+                fid,
+                severity,
+                f"{step.ref} {step.rule} {verb} this {word} ({step.reason}); {why}",
                 (step.ref,),
                 step.rule,
             )

@@ -77,6 +77,7 @@ CATALOG: dict[str, str] = {
     "own-node-egress": "Egress to the pod's own node is implementation-defined.",
     "extended-policies-present": "Policies of other kinds exist that can decide this traffic.",
     "admin-policy-decided": "An admin-tier policy decides this traffic before NetworkPolicy.",
+    "cni-policy-decided": "A Cilium or Calico policy rule decides this traffic.",
     "policy-not-enforced": "Policies of a kind the network plugin does not implement: no effect.",
     "reads-forbidden": "Part of the cluster could not be read; what depends on it is unknown.",
     # the setup
