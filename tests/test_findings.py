@@ -163,3 +163,8 @@ def test_dns_check_destination() -> None:
     assert "on TCP 53 is not allowed (UDP 53 is allowed)" in msg
     ok = run("diagnose", "shop/api-7c9d8b6f5-x4kzp", "dns", "--snapshot", str(EXAMPLES))
     assert ok.returncode == 0, ok.stdout
+
+
+def test_findings_index_lists_every_id() -> None:
+    index = (ROOT / "docs" / "findings" / "README.md").read_text()
+    assert not [fid for fid in CATALOG if f"[`{fid}`]({fid}.md)" not in index]
