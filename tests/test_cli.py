@@ -15,6 +15,16 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cluster"
 EXIT = {"allowed": 0, "denied": 1, "unknown": 3}
+#: the demo question: blocked by the namespace label trap
+DEMO = (
+    "diagnose",
+    "monitoring/prometheus-0",
+    "shop/api-7c9d8b6f5-x4kzp",
+    "--port",
+    "9090",
+    "--snapshot",
+    str(EXAMPLES),
+)
 
 
 def _exe() -> list[str]:
@@ -57,17 +67,7 @@ def test_expected_verdicts_on_examples(q: dict[str, Any]) -> None:
 
 
 def test_json_top_level_schema() -> None:
-    r = run(
-        "diagnose",
-        "monitoring/prometheus-0",
-        "shop/api-7c9d8b6f5-x4kzp",
-        "--port",
-        "9090",
-        "--snapshot",
-        str(EXAMPLES),
-        "-o",
-        "json",
-    )
+    r = run(*DEMO, "-o", "json")
     data = json.loads(r.stdout)
     for key in (
         "verdict",
@@ -92,43 +92,16 @@ def test_json_top_level_schema() -> None:
 
 
 def test_text_output_is_plain_when_piped() -> None:
-    r = run(
-        "diagnose",
-        "monitoring/prometheus-0",
-        "shop/api-7c9d8b6f5-x4kzp",
-        "--port",
-        "9090",
-        "--snapshot",
-        str(EXAMPLES),
-    )
+    r = run(*DEMO)
     assert r.returncode == 1
     assert r.stdout.startswith("DENIED")
     assert "\x1b[" not in r.stdout
-    forced = run(
-        "diagnose",
-        "monitoring/prometheus-0",
-        "shop/api-7c9d8b6f5-x4kzp",
-        "--port",
-        "9090",
-        "--snapshot",
-        str(EXAMPLES),
-        "--color",
-    )
+    forced = run(*DEMO, "--color")
     assert "\x1b[" in forced.stdout
 
 
 def test_markdown_output() -> None:
-    r = run(
-        "diagnose",
-        "monitoring/prometheus-0",
-        "shop/api-7c9d8b6f5-x4kzp",
-        "--port",
-        "9090",
-        "--snapshot",
-        str(EXAMPLES),
-        "-o",
-        "markdown",
-    )
+    r = run(*DEMO, "-o", "markdown")
     assert r.returncode == 1
     assert r.stdout.startswith("## netpol-doctor:")
     assert "| error | `ingress-not-allowed` |" in r.stdout

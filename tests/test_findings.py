@@ -13,7 +13,7 @@ from builders import namespace, pod, policy, snapshot_of, write
 from netpol_doctor.diagnose import diagnose
 from netpol_doctor.findings import CATALOG
 from netpol_doctor.snapshot import load_snapshot
-from test_cli import EXAMPLES, run
+from test_cli import DEMO, EXAMPLES, run
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).parent / "cases"
@@ -96,17 +96,7 @@ def test_input_duplicate_near_miss(tmp_path: Path) -> None:
 
 
 def test_namespace_label_fix_is_a_kubectl_label_command() -> None:
-    r = run(
-        "diagnose",
-        "monitoring/prometheus-0",
-        "shop/api-7c9d8b6f5-x4kzp",
-        "--port",
-        "9090",
-        "--snapshot",
-        str(EXAMPLES),
-        "-o",
-        "json",
-    )
+    r = run(*DEMO, "-o", "json")
     data = json.loads(r.stdout)
     ids = [f["id"] for f in data["findings"]]
     # root cause first: the blocking direction, then its nearest miss

@@ -205,7 +205,7 @@ def _diagnose_dns(
         findings += context.dns_findings(snapshot, s.endpoint, check)
     decisions = [p.decision for p in pairs if p.decision is not None]
     for d in decisions:
-        findings += _pair_findings(snapshot, d)
+        findings += _pair_findings(d)
     dst = Target(DNS, "dns", "cluster DNS", tuple(p.destination for p in pairs))
     verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
     findings += context.cni_findings(snapshot, cni, _nodes(decisions))
@@ -313,7 +313,7 @@ def _findings(
             msg = pair.problem or "the destination has no such port"
             out.append(Finding("port-unresolved", Severity.ERROR, msg, refs))
         else:
-            out += _pair_findings(snapshot, pair.decision)
+            out += _pair_findings(pair.decision)
     if dst.kind == "service" and not dst.members:
         svc = dst.service
         out.append(
@@ -359,7 +359,7 @@ def _pods(decisions: Iterable[Decision]) -> list[Pod]:
     return list(seen.values())
 
 
-def _pair_findings(snapshot: Snapshot, d: Decision) -> list[Finding]:
+def _pair_findings(d: Decision) -> list[Finding]:
     out: list[Finding] = []
     for side in (d.egress, d.ingress):
         out += _direction_findings(d, side)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from .engine import (
     DirectionResult,
-    EndpointKind,
     Exemption,
     PeerMiss,
     PeerOutcome,
@@ -237,9 +236,3 @@ def rule_outcome_lines(
     else:
         lines += [f"  {port_outcome(p, protocol, port)}" for p in o.ports]
     return lines
-
-
-def endpoint_kind_word(kind: EndpointKind) -> str:
-    return {EndpointKind.POD: "pod", EndpointKind.HOST: "node", EndpointKind.EXTERNAL: "external"}[
-        kind
-    ]
