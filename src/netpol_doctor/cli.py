@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from .cni import KNOWN_CNIS, CniInfo, detect_cni, profile_named
+from .compact import save_compact
 from .contract import load_contract, verify
 from .diagnose import Symptom, diagnose
 from .diff import diff_snapshots, load_revision
@@ -47,7 +48,7 @@ from .render.text import (
     render_pod,
     render_problems,
 )
-from .snapshot import Snapshot, load_snapshot, save_compact
+from .snapshot import Snapshot, load_snapshot
 from .targets import resolve
 
 __all__ = ["ExitCode", "main"]

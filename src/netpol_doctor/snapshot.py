@@ -5,10 +5,7 @@ the reads that were impossible. Reads files and directories (YAML, JSON, kubectl
 
 from __future__ import annotations
 
-import copyreg
-import dataclasses
 import json
-import pickle
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -32,7 +29,6 @@ from .model import (
     Pod,
     Service,
     Workload,
-    model_leaf_types,
 )
 from .parse import Event, ExtendedObject, Origin, parse_object
 
@@ -282,7 +278,10 @@ META_KIND = "SnapshotInfo"
 
 def load_snapshot(paths: Iterable[str | Path], default_namespace: str = "default") -> Snapshot:
     """Read manifests into a Snapshot. Never raises for bad input: see `.problems`.
-    A single compact snapshot (`snapshot pack`) is loaded as it was saved."""
+    A single compact snapshot (`snapshot pack`) is loaded as it was saved; one that
+    cannot be raises CompactFormatError (a NetpolDoctorError: one sentence)."""
+    from .compact import is_compact, load_compact
+
     paths = list(paths)
     if len(paths) == 1 and is_compact(paths[0]):
         return load_compact(paths[0])
@@ -500,65 +499,3 @@ try:
     _Dumper: type[yaml.CSafeDumper | yaml.SafeDumper] = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover
     _Dumper = yaml.SafeDumper
-
-
-# --- the compact format ------------------------------------------------------------
-
-#: A compact snapshot: this magic line, then the parsed Snapshot pickled. It loads in a
-#: fraction of the time kubectl JSON takes (no parsing, no validation), and it is only
-#: for files you made yourself with `netpol-doctor snapshot pack`: like any pickle it
-#: must never be loaded from an untrusted source.
-COMPACT_MAGIC = b"NETPOL-DOCTOR-SNAPSHOT 1\n"
-
-
-def is_compact(path: str | Path) -> bool:
-    p = Path(path)
-    if not p.is_file():
-        return False
-    with p.open("rb") as f:
-        return f.read(len(COMPACT_MAGIC)) == COMPACT_MAGIC
-
-
-def save_compact(snapshot: Snapshot, path: str | Path) -> None:
-    # Indexes are rebuilt on demand; do not store them.
-    state = {k: v for k, v in vars(snapshot).items() if k in Snapshot.__dataclass_fields__}
-    with Path(path).open("wb") as f:
-        f.write(COMPACT_MAGIC)
-        pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
-        # Store model objects as constructor calls: the default for slotted frozen
-        # dataclasses introspects fields() per object on load, ~8x slower.
-        pickler.dispatch_table = {**copyreg.dispatch_table, **_MODEL_REDUCERS}
-        pickler.dump(Snapshot(**state))
-
-
-def _reducer(cls: type) -> Any:
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    return lambda obj: (cls, tuple(getattr(obj, n) for n in names))
-
-
-_MODEL_REDUCERS: dict[type, Any] = {
-    cls: _reducer(cls)
-    for cls in (
-        Pod,
-        Namespace,
-        NetworkPolicy,
-        Node,
-        Service,
-        Endpoints,
-        Workload,
-        ObjectRef,
-        Event,
-        ExtendedObject,
-        *model_leaf_types(),
-    )
-}
-
-
-def load_compact(path: str | Path) -> Snapshot:
-    with Path(path).open("rb") as f:
-        if f.read(len(COMPACT_MAGIC)) != COMPACT_MAGIC:
-            raise ValueError(f"{path} is not a compact netpol-doctor snapshot")
-        snap = pickle.load(f)
-    if not isinstance(snap, Snapshot):
-        raise ValueError(f"{path} is not a compact netpol-doctor snapshot")
-    return snap
