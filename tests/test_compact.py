@@ -327,3 +327,39 @@ def test_fuzzed_bodies_load_cleanly_or_say_why(tmp_path: Path, packed: bytes) ->
 def test_cli_reports_a_bad_compact_file_in_one_line(tmp_path: Path, packed: bytes) -> None:
     path = _write(tmp_path, packed[:-10])
     assert main(["check", "--snapshot", str(path)]) == 2
+
+
+def test_no_secret_reaches_a_packed_file(tmp_path: Path) -> None:
+    daemonset = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "aws-node", "namespace": "kube-system"},
+        "spec": {
+            "selector": {"matchLabels": {"k8s-app": "aws-node"}},
+            "template": {
+                "metadata": {"labels": {"k8s-app": "aws-node"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "agent",
+                            "args": ["--enable-network-policy=true", "--token=hunter2"],
+                            "command": ["run", "--password", "hunter3"],
+                            "env": [{"name": "API_KEY", "value": "hunter4"}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default"},
+        "stringData": {"password": "hunter5"},
+    }
+    snap = snapshot_of(tmp_path, [daemonset, secret])
+    data = encode_snapshot(snap)
+    assert b"hunter" not in data
+    assert load_compact(_write(tmp_path, data)).workloads[0].container_args == (
+        "--enable-network-policy=true",
+    )

@@ -91,6 +91,9 @@ def _looks_like_network_policy(group: str, kind: str) -> bool:
     )
 
 
+#: Container arguments kept on workloads (CNI detection); no other argument is kept.
+READ_CONTAINER_FLAGS = ("--enable-network-policy",)
+
 #: Annotations never kept: they can carry whole manifests, Secrets included.
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
@@ -564,11 +567,14 @@ def _parse_workload(raw: dict[str, Any], r: _Reader) -> ParseResult:
         ready=r.get(status, ready_field, int, "status", 0) if isinstance(status, dict) else None,
         container_names=pod.container_names if pod else (),
         container_args=tuple(
-            str(a)
+            a
             for c in r.get((template or {}).get("spec"), "containers", list, "", [])
             if isinstance(c, dict)
-            for a in (c.get("args") or []) + (c.get("command") or [])
-            if isinstance(a, str | int)
+            for key in ("args", "command")
+            if isinstance(c.get(key), list)
+            for a in c[key]
+            # Arguments can carry passwords and tokens: keep only the flags read.
+            if isinstance(a, str) and a.startswith(READ_CONTAINER_FLAGS)
         ),
         labels=r.labels(raw.get("metadata"), "labels", "metadata"),
         owner=owner,
