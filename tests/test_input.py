@@ -153,12 +153,23 @@ def test_cli_check_reports_problems_and_exits_2(tmp_path: Path) -> None:
 
 
 def test_cli_diagnose_still_answers_with_bad_files_present(tmp_path: Path) -> None:
-    (tmp_path / "bad.json").write_text("{nope")
+    # A broken file that names only Pods cannot have held a policy: the answer stands.
+    (tmp_path / "bad.json").write_text('{"kind": "Pod", nope')
     (tmp_path / "good.yaml").write_text(GOOD)
     r = run("diagnose", "shop/a", "shop/b", "--port", "80", "--snapshot", str(tmp_path))
     assert r.returncode == 0
     assert "bad.json" in r.stderr and "not valid JSON" in r.stderr
     assert r.stdout.startswith("ALLOWED")
+
+
+def test_a_broken_file_that_may_hold_policies_makes_the_answer_unknown(tmp_path: Path) -> None:
+    # "{nope" could have been a deny-all: never a false "allowed".
+    (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "good.yaml").write_text(GOOD)
+    r = run("diagnose", "shop/a", "shop/b", "--port", "80", "--snapshot", str(tmp_path))
+    assert r.returncode == 3, r.stdout
+    assert r.stdout.startswith("UNKNOWN")
+    assert "bad.json" in r.stderr
 
 
 def test_no_traceback_on_garbage_files(tmp_path: Path) -> None:

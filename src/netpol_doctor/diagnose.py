@@ -398,14 +398,26 @@ def _pair_findings(d: Decision) -> list[Finding]:
         )
     out += _layer_findings(d)
     if d.extended:
-        names = ", ".join(str(r) for r in d.extended[:5])
-        more = f" and {len(d.extended) - 5} more" if len(d.extended) > 5 else ""
-        verb = "is" if len(d.extended) == 1 else "are"
+        # A ref named "*" is a list that could not be read (live 403, unreadable input).
+        present = [r for r in d.extended if r.name != "*"]
+        unread = [
+            f"{r.kind} in {f'namespace {r.namespace}' if r.namespace else 'the whole cluster'}"
+            for r in d.extended
+            if r.name == "*"
+        ]
+        parts = []
+        if present:
+            names = ", ".join(str(r) for r in present[:5])
+            more = f" and {len(present) - 5} more" if len(present) > 5 else ""
+            verb = "is" if len(present) == 1 else "are"
+            parts.append(f"{names}{more} {verb} not evaluated yet")
+        if unread:
+            parts.append(f"{', '.join(unread)} could not be read")
         out.append(
             Finding(
                 "extended-policies-present",
                 Severity.WARNING,
-                f"{names}{more} {verb} not evaluated yet and can also decide this traffic: "
+                f"{'; '.join(parts)}: such policies can also decide this traffic: "
                 "deny what NetworkPolicy allows, or allow what it denies (Cilium adds its "
                 "allows to NetworkPolicy's; Calico tiers and admin-tier policies act "
                 f"before it). Standard NetworkPolicy alone says {d.network_policy_verdict.value}",

@@ -6,7 +6,9 @@ the reads that were impossible. Reads files and directories (YAML, JSON, kubectl
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 import orjson
 import yaml
 
+from .compact import COMPACT_MAGIC, is_compact, load_compact
 from .findings import Finding, Severity
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -49,6 +52,8 @@ except AttributeError:  # pragma: no cover
 _YAML_SUFFIXES = {".yaml", ".yml"}
 _JSON_SUFFIXES = {".json"}
 _DOC_START = re.compile(r"^---", re.MULTILINE)
+#: A line with YAML content: not blank, not a comment, not a `---` or `...` marker.
+_CONTENT = re.compile(r"^(?![ \t]*(?:#|$)|---[ \t]*(?:#.*)?$|\.\.\.[ \t]*$)", re.MULTILINE)
 
 
 @dataclass
@@ -140,17 +145,130 @@ def _problem(fid: str, message: str, origin: Origin) -> Finding:
     return Finding(fid, Severity.ERROR, message, (ref,))
 
 
-def _yaml_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Finding]:
-    starts = [1] + [text.count("\n", 0, m.start()) + 1 for m in _DOC_START.finditer(text)]
+@dataclass(frozen=True, slots=True)
+class InputGap:
+    """Part of the input could not be read: what it held may be missing, so answers
+    that depend on it are unknown (as after a forbidden live read)."""
+
+    resource: str
+    namespace: str | None
+    reason: str
+
+
+Item = tuple[Any, Origin] | Finding | InputGap
+
+#: The gap resource for policy kinds beyond NetworkPolicy (any family may deny).
+OTHER_POLICY_KINDS = "other policy kinds"
+#: What an unreadable input may have held, when nothing tells which kinds it had.
+_ANY_INPUT = ("networkpolicies", "pods", "services", OTHER_POLICY_KINDS)
+
+_KIND_YAML = re.compile(r"^\s*-?\s*kind:\s*[\"']?([A-Za-z0-9]+)", re.MULTILINE)
+_KIND_JSON = re.compile(r"\"kind\"\s*:\s*\"([A-Za-z0-9]+)\"")
+_NAMESPACE_YAML = re.compile(r"(?:^\s+|[{,]\s*)namespace:\s*[\"']?([a-z0-9-]+)", re.MULTILINE)
+_NAMESPACE_JSON = re.compile(r"\"namespace\"\s*:\s*\"([a-z0-9-]+)\"")
+
+
+def _unreadable(
+    name: str, why: str, text: str | None, origin: Origin | None = None
+) -> Iterator[Item]:
+    """The problem for input that could not be read, and the gaps it leaves: kinds are
+    sniffed from the text (a broken Pod leaves no policy gap, a broken policy leaves
+    one in its namespace); text that names no kind may have held anything."""
+    yield _problem(
+        "input-unreadable" if origin is None else "input-malformed",
+        f"{why}; answers that depend on what it holds are unknown",
+        origin or Origin(name),
+    )
+    kinds = set(_KIND_YAML.findall(text)) | set(_KIND_JSON.findall(text)) if text else set()
+    kinds -= {"List"}
+    if not kinds:
+        for resource in _ANY_INPUT:
+            yield InputGap(resource, None, why)
+        return
+    assert text is not None
+    namespaces = set(_NAMESPACE_YAML.findall(text)) | set(_NAMESPACE_JSON.findall(text))
+    ns = next(iter(namespaces)) if len(namespaces) == 1 else None
+    for kind in sorted(kinds):
+        if kind == "NetworkPolicy":
+            yield InputGap("networkpolicies", ns, why)
+        elif kind.endswith(("Policy", "Firewall")) or kind == "Tier":
+            yield InputGap(OTHER_POLICY_KINDS, ns, why)
+        # A missing Pod or Service is named as missing when a question needs it, and
+        # a missing Namespace's labels are unknown (namespace-missing).
+
+
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8, or UTF-16/32 with a byte-order mark (PowerShell's `>` writes UTF-16)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding)
+    return data.decode("utf-8")
+
+
+def _read_text(path: Path) -> str | list[Item]:
+    """The file's text, or the problem and gaps that say why it cannot be had."""
+    name = str(path)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            # A FIFO blocks in open and /dev/zero never ends: only regular files are read.
+            why = f"{name} is not a regular file, so it is not read"
+            return list(_unreadable(name, why, None))
+        data = path.read_bytes()
+    except OSError as exc:
+        return list(_unreadable(name, f"cannot read {name}: {exc.strerror or exc}", None))
+    except MemoryError:
+        return list(_unreadable(name, f"{name} is too large to read", None))
+    try:
+        return _decode(data)
+    except UnicodeDecodeError as exc:
+        why = (
+            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        )
+        return list(_unreadable(name, why, data.decode("utf-8", "replace")))
+
+
+def _document_starts(text: str) -> tuple[list[int], list[int]]:
+    """1-based lines where each document starts (its `---`) and where its content
+    starts (the object's first key, past comments): linear in the text."""
+    starts, offsets = [1], [0]
+    line, pos = 1, 0
+    for m in _DOC_START.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        starts.append(line)
+        offsets.append(pos)
     if starts[1:2] == [1]:  # a leading `---` opens the first document
-        starts = starts[1:]
+        starts, offsets = starts[1:], offsets[1:]
+    # The content: the first line that is not blank, a comment or the `---` itself,
+    # looked for only up to the next document.
+    firsts = list(starts)
+    for i, (start, offset) in enumerate(zip(starts, offsets, strict=True)):
+        end = offsets[i + 1] if i + 1 < len(offsets) else len(text)
+        m = _CONTENT.search(text, offset, end)
+        if m is not None:
+            firsts[i] = start + text.count("\n", offset, m.start())
+    return starts, firsts
+
+
+def _yaml_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Item]:
+    starts, firsts = _document_starts(text)
     try:
         docs = list(yaml.load_all(text, Loader=_Loader))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError, MemoryError):
         docs = None
     if docs is not None:
         for i, doc in enumerate(docs):
-            line = starts[i] if i < len(starts) else None
+            line = firsts[i] if i < len(firsts) else None
             yield doc, Origin(name, i + 1, line)
         return
     # Salvage: parse each `---` chunk alone so one bad document spoils only itself.
@@ -158,7 +276,7 @@ def _yaml_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Findi
     bounds = [*starts, len(lines) + 1]
     for i in range(len(starts)):
         chunk = "".join(lines[bounds[i] - 1 : bounds[i + 1] - 1])
-        origin = Origin(name, i + 1, bounds[i])
+        origin = Origin(name, i + 1, firsts[i])
         try:
             for doc in yaml.load_all(chunk, Loader=_Loader):
                 yield doc, origin
@@ -166,14 +284,22 @@ def _yaml_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Findi
             mark = getattr(exc, "problem_mark", None)
             line = bounds[i] + mark.line if mark is not None else bounds[i]
             what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            yield _problem(
-                "input-malformed",
-                f"not valid YAML at line {line}: {what}; this document is skipped",
-                Origin(name, i + 1, line),
-            )
+            why = f"not valid YAML at line {line}: {what}; this document is skipped"
+            yield from _unreadable(name, why, chunk, Origin(name, i + 1, line))
+        except (ValueError, RecursionError, MemoryError) as exc:
+            why = f"document {i + 1} cannot be read ({_limit_word(exc)}); it is skipped"
+            yield from _unreadable(name, why, chunk, origin)
 
 
-def _json_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Finding]:
+def _limit_word(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "it is too large"
+    return str(exc).split(";")[0]  # e.g. a number with more digits than Python converts
+
+
+def _json_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Item]:
     try:
         yield orjson.loads(text), Origin(name, 1, 1)
     except orjson.JSONDecodeError:
@@ -183,52 +309,109 @@ def _json_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Findi
     try:  # orjson is the fast path; the standard library words the error better
         yield json.loads(text), Origin(name, 1, 1)
     except json.JSONDecodeError as exc:
-        yield _problem(
-            "input-malformed",
-            f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}; file skipped",
-            Origin(name, 1, exc.lineno),
-        )
+        why = f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}; file skipped"
+        yield from _unreadable(name, why, text, Origin(name, 1, exc.lineno))
+    except (ValueError, RecursionError, MemoryError) as exc:
+        why = f"{name} cannot be read ({_limit_word(exc)}); file skipped"
+        yield from _unreadable(name, why, text, Origin(name, 1, 1))
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix in _YAML_SUFFIXES | _JSON_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
-    return [path]
+#: Bounds the walk of a path given by mistake (`/`, `/proc`, a link to either).
+MAX_DIRECTORIES = 20_000
 
 
-def read_documents(paths: Iterable[str | Path]) -> Iterator[tuple[Any, Origin] | Finding]:
-    """Yield (object, origin) for every object in the paths; `List`s are unpacked."""
+def _files(root: Path) -> Iterator[Path | Item]:
+    """Manifest files under a directory (or the path itself), and what cannot be read.
+    Follows directory links once each (a loop is read once), skips hidden entries."""
+    if not root.is_dir():
+        yield root
+        return
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    visited = 0
+    while stack:
+        directory = stack.pop()
+        visited += 1
+        if visited > MAX_DIRECTORIES:
+            why = (
+                f"{root} has more than {MAX_DIRECTORIES:,} directories; the rest are not read "
+                "(give the folder that holds the manifests)"
+            )
+            yield from _unreadable(str(root), why, None)
+            return
+        try:
+            st = directory.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            why = f"cannot read the directory {directory}: {exc.strerror or exc}"
+            yield from _unreadable(str(directory), why, None)
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_dir():
+                    subdirs.append(path)
+                    continue
+                manifest = path.suffix in _YAML_SUFFIXES | _JSON_SUFFIXES
+                if manifest and not entry.is_file():
+                    if entry.is_symlink() and not path.exists():
+                        why = f"{path} is a link to nothing ({os.readlink(path)})"
+                    else:
+                        why = f"{path} is not a regular file, so it is not read"
+                    yield from _unreadable(str(path), why, None)
+                elif manifest:
+                    yield path
+            except OSError as exc:  # e.g. a link loop: ELOOP
+                yield from _unreadable(
+                    str(path), f"cannot read {path}: {exc.strerror or exc}", None
+                )
+        stack.extend(reversed(subdirs))
+
+
+def read_documents(paths: Iterable[str | Path]) -> Iterator[Item]:
+    """Yield (object, origin) for every object in the paths; `List`s are unpacked.
+    What cannot be read comes as a Finding and the InputGaps it leaves."""
     for root in paths:
         root = Path(root)
-        if not root.exists():
+        try:
+            exists = root.exists() or root.is_symlink()
+        except OSError:
+            exists = True  # let the read below say why
+        if not exists:
             yield _problem(
                 "input-unreadable", f"{root}: no such file or directory", Origin(str(root))
             )
             continue
         for f in _files(root):
+            if not isinstance(f, Path):
+                yield f
+                continue
             name = str(f)
-            try:
-                text = f.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                yield _problem("input-unreadable", f"cannot read {name}: {exc}", Origin(name))
+            text = _read_text(f)
+            if not isinstance(text, str):
+                yield from text
                 continue
             stripped = text.lstrip()
+            if stripped.startswith(COMPACT_MAGIC.decode()):
+                why = f"{name} is a compact snapshot: give it alone to --snapshot"
+                yield from _unreadable(name, why, None)
+                continue
             is_json = f.suffix in _JSON_SUFFIXES or (
                 f.suffix not in _YAML_SUFFIXES and stripped.startswith(("{", "["))
             )
             reader = _json_documents if is_json else _yaml_documents
             for item in reader(text, name):
-                if isinstance(item, Finding):
+                if isinstance(item, tuple):
+                    doc, origin = item
+                    yield from _unpack(doc, origin)
+                else:
                     yield item
-                    continue
-                doc, origin = item
-                yield from _unpack(doc, origin)
 
 
 def _unpack(doc: Any, origin: Origin) -> Iterator[tuple[Any, Origin]]:
@@ -280,8 +463,6 @@ def load_snapshot(paths: Iterable[str | Path], default_namespace: str = "default
     """Read manifests into a Snapshot. Never raises for bad input: see `.problems`.
     A single compact snapshot (`snapshot pack`) is loaded as it was saved; one that
     cannot be raises CompactFormatError (a NetpolDoctorError: one sentence)."""
-    from .compact import is_compact, load_compact
-
     paths = list(paths)
     if len(paths) == 1 and is_compact(paths[0]):
         return load_compact(paths[0])
@@ -289,7 +470,7 @@ def load_snapshot(paths: Iterable[str | Path], default_namespace: str = "default
 
 
 def build_snapshot(
-    items: Iterable[tuple[Any, Origin] | Finding],
+    items: Iterable[Item],
     default_namespace: str = "default",
     gaps: dict[tuple[str, str | None], str] | None = None,
 ) -> Snapshot:
@@ -299,11 +480,15 @@ def build_snapshot(
     """
     snap = Snapshot()
     all_gaps = dict(gaps or {})
+    input_gaps: set[tuple[str, str | None]] = set()
     seen: dict[tuple[str, str | None, str], ObjectRef] = {}
     objects: dict[tuple[str, str | None, str], Any] = {}
     for item in items:
         if isinstance(item, Finding):
             snap.problems.append(item)
+            continue
+        if isinstance(item, InputGap):  # its input-unreadable problem says why
+            input_gaps.add((item.resource, item.namespace))
             continue
         doc, origin = item
         if (
@@ -313,7 +498,16 @@ def build_snapshot(
         ):
             all_gaps.update(_forbidden_reads(doc))
             continue
-        result = parse_object(doc, origin, default_namespace)
+        try:
+            result = parse_object(doc, origin, default_namespace)
+        except RecursionError:
+            why = "an object is nested too deeply to read; it is skipped"
+            for it in _unreadable(origin.file or "?", why, _kind_hint(doc), origin):
+                if isinstance(it, InputGap):
+                    input_gaps.add((it.resource, it.namespace))
+                elif isinstance(it, Finding):
+                    snap.problems.append(it)
+            continue
         snap.problems.extend(_with_item(f, origin) for f in result.findings)
         if result.rejected is not None:
             snap.rejected_policies.append(result.rejected)
@@ -337,9 +531,20 @@ def build_snapshot(
         objects[key] = result.obj
         snap.kinds[result.kind] += 1
     _assemble(snap, list(objects.values()))
-    snap.unreadable = set(all_gaps)
+    snap.unreadable = set(all_gaps) | input_gaps
     snap.problems[:0] = gap_findings(all_gaps)
     return snap
+
+
+def _kind_hint(doc: Any) -> str | None:
+    """Enough of an unparseable object for `_unreadable` to tell what it may have been."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+        return None
+    meta = doc.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    return (
+        f"kind: {doc['kind']}\n  namespace: {ns}" if isinstance(ns, str) else f"kind: {doc['kind']}"
+    )
 
 
 def _forbidden_reads(doc: dict[str, Any]) -> dict[tuple[str, str | None], str]:
