@@ -254,9 +254,9 @@ def _document_starts(text: str) -> tuple[list[int], list[int]]:
     firsts = list(starts)
     for i, (start, offset) in enumerate(zip(starts, offsets, strict=True)):
         end = offsets[i + 1] if i + 1 < len(offsets) else len(text)
-        m = _CONTENT.search(text, offset, end)
-        if m is not None:
-            firsts[i] = start + text.count("\n", offset, m.start())
+        content = _CONTENT.search(text, offset, end)
+        if content is not None:
+            firsts[i] = start + text.count("\n", offset, content.start())
     return starts, firsts
 
 
