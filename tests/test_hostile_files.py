@@ -192,3 +192,22 @@ def test_document_lines_in_a_long_stream(tmp_path: Path) -> None:
     lines = {p.name: p.ref.line for p in snap.pods}
     # The line of the object itself: its first key, past the `---` and the comment.
     assert lines["p0"] == 3 and lines["p1"] == 8 and lines["p299"] == 3 + 5 * 299
+
+
+def _between(text: list[str], start: int, end: int | None, needle: str) -> bool:
+    return any(needle in line for line in text[start - 1 : end])
+
+
+@pytest.mark.parametrize("shape", ["json", "yaml"])
+def test_items_of_a_kubectl_list_keep_their_own_lines(tmp_path: Path, shape: str) -> None:
+    """lint, SARIF and every problem point at the item, not at the List's first line."""
+    from test_generate import gen
+
+    gen.write_cluster(gen.generate_cluster(60, 10, seed=3), tmp_path, shape)
+    path = tmp_path / "cluster" / f"pods.{shape}"
+    text = path.read_text().splitlines()
+    pods = sorted(load_snapshot([path]).pods, key=lambda p: p.ref.line or 0)
+    assert len({p.ref.line for p in pods}) == len(pods) == 60
+    for pod, after in zip(pods, [*pods[1:], None], strict=True):
+        end = after.ref.line if after is not None else None
+        assert _between(text, pod.ref.line or 0, end, pod.name), pod.name

@@ -155,7 +155,11 @@ class InputGap:
     reason: str
 
 
-Item = tuple[Any, Origin] | Finding | InputGap
+Problem = Finding | InputGap
+Item = tuple[Any, Origin] | Problem
+#: What a reader yields for each document: the data, where it starts, and the line of
+#: each item of a List when the reader knows them.
+Parsed = tuple[Any, Origin, list[int] | None]
 
 #: The gap resource for policy kinds beyond NetworkPolicy (any family may deny).
 OTHER_POLICY_KINDS = "other policy kinds"
@@ -170,7 +174,7 @@ _NAMESPACE_JSON = re.compile(r"\"namespace\"\s*:\s*\"([a-z0-9-]+)\"")
 
 def _unreadable(
     name: str, why: str, text: str | None, origin: Origin | None = None
-) -> Iterator[Item]:
+) -> Iterator[Problem]:
     """The problem for input that could not be read, and the gaps it leaves: kinds are
     sniffed from the text (a broken Pod leaves no policy gap, a broken policy leaves
     one in its namespace); text that names no kind may have held anything."""
@@ -214,7 +218,7 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8")
 
 
-def _read_text(path: Path) -> str | list[Item]:
+def _read_text(path: Path) -> str | list[Problem]:
     """The file's text, or the problem and gaps that say why it cannot be had."""
     name = str(path)
     try:
@@ -237,7 +241,7 @@ def _read_text(path: Path) -> str | list[Item]:
         return list(_unreadable(name, why, data.decode("utf-8", "replace")))
 
 
-def _document_starts(text: str) -> tuple[list[int], list[int]]:
+def _document_starts(text: str) -> tuple[list[int], list[int], list[int]]:
     """1-based lines where each document starts (its `---`) and where its content
     starts (the object's first key, past comments): linear in the text."""
     starts, offsets = [1], [0]
@@ -257,19 +261,24 @@ def _document_starts(text: str) -> tuple[list[int], list[int]]:
         content = _CONTENT.search(text, offset, end)
         if content is not None:
             firsts[i] = start + text.count("\n", offset, content.start())
-    return starts, firsts
+    return starts, firsts, offsets
 
 
-def _yaml_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Item]:
-    starts, firsts = _document_starts(text)
+def _yaml_documents(text: str, name: str) -> Iterator[Parsed | Problem]:
+    starts, firsts, offsets = _document_starts(text)
     try:
         docs = list(yaml.load_all(text, Loader=_Loader))
     except (yaml.YAMLError, ValueError, RecursionError, MemoryError):
         docs = None
     if docs is not None:
+        aligned = len(docs) == len(starts)
         for i, doc in enumerate(docs):
             line = firsts[i] if i < len(firsts) else None
-            yield doc, Origin(name, i + 1, line)
+            item_lines = None
+            if aligned and isinstance(doc, dict) and isinstance(doc.get("items"), list):
+                end = offsets[i + 1] if i + 1 < len(offsets) else len(text)
+                item_lines = _yaml_item_lines(text, offsets[i], end, starts[i], doc["items"])
+            yield doc, Origin(name, i + 1, line), item_lines
         return
     # Salvage: parse each `---` chunk alone so one bad document spoils only itself.
     lines = text.splitlines(keepends=True)
@@ -279,7 +288,7 @@ def _yaml_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Item]
         origin = Origin(name, i + 1, firsts[i])
         try:
             for doc in yaml.load_all(chunk, Loader=_Loader):
-                yield doc, origin
+                yield doc, origin, None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = bounds[i] + mark.line if mark is not None else bounds[i]
@@ -299,28 +308,76 @@ def _limit_word(exc: BaseException) -> str:
     return str(exc).split(";")[0]  # e.g. a number with more digits than Python converts
 
 
-def _json_documents(text: str, name: str) -> Iterator[tuple[Any, Origin] | Item]:
+def _json_documents(text: str, name: str) -> Iterator[Parsed | Problem]:
     try:
-        yield orjson.loads(text), Origin(name, 1, 1)
+        doc = orjson.loads(text)
     except orjson.JSONDecodeError:
         pass
     else:
+        yield doc, Origin(name, 1, 1), _json_item_lines(text, doc)
         return
     try:  # orjson is the fast path; the standard library words the error better
-        yield json.loads(text), Origin(name, 1, 1)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         why = f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}; file skipped"
         yield from _unreadable(name, why, text, Origin(name, 1, exc.lineno))
     except (ValueError, RecursionError, MemoryError) as exc:
         why = f"{name} cannot be read ({_limit_word(exc)}); file skipped"
         yield from _unreadable(name, why, text, Origin(name, 1, 1))
+    else:
+        yield doc, Origin(name, 1, 1), _json_item_lines(text, doc)
+
+
+def _yaml_item_lines(
+    text: str, begin: int, end: int, first_line: int, items: list[Any]
+) -> list[int] | None:
+    """The line of each item of a List as kubectl and PyYAML write it (`-o yaml`): the
+    top-level `items:` key, then each item opening with `- ` at column 0. Anything
+    else: None (the List's own line is used)."""
+    head = text.find("\nitems:\n", begin - 1 if begin else 0, end)
+    if head == -1 or not items:
+        return None
+    lines: list[int] = []
+    line, pos = first_line, begin
+    at = text.find("\n- ", head + 1, end)
+    while at != -1 and len(lines) <= len(items):
+        line += text.count("\n", pos, at + 1)
+        pos = at + 1
+        lines.append(line)
+        at = text.find("\n- ", at + 1, end)
+    return lines if len(lines) == len(items) else None
+
+
+_ITEMS_KEY = re.compile(r'\n( *)"items": \[\n')
+
+
+def _json_item_lines(text: str, doc: Any) -> list[int] | None:
+    """The line of each item of a List as kubectl indents it (`-o json`): each item's
+    `{` alone on a line, one level deeper than `"items"`. Anything else: None (the
+    List's own line is used)."""
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not items:
+        return None
+    head = _ITEMS_KEY.search(text)
+    if head is None:
+        return None
+    needle = "\n" + " " * (2 * len(head.group(1))) + "{\n"
+    lines: list[int] = []
+    line, pos = 1, 0
+    at = text.find(needle, head.start())
+    while at != -1 and len(lines) <= len(items):
+        line += text.count("\n", pos, at + 1)
+        pos = at + 1
+        lines.append(line)
+        at = text.find(needle, at + 1)
+    return lines if len(lines) == len(items) else None
 
 
 #: Bounds the walk of a path given by mistake (`/`, `/proc`, a link to either).
 MAX_DIRECTORIES = 20_000
 
 
-def _files(root: Path) -> Iterator[Path | Item]:
+def _files(root: Path) -> Iterator[Path | Problem]:
     """Manifest files under a directory (or the path itself), and what cannot be read.
     Follows directory links once each (a loop is read once), skips hidden entries."""
     if not root.is_dir():
@@ -408,18 +465,25 @@ def read_documents(paths: Iterable[str | Path]) -> Iterator[Item]:
             reader = _json_documents if is_json else _yaml_documents
             for item in reader(text, name):
                 if isinstance(item, tuple):
-                    doc, origin = item
-                    yield from _unpack(doc, origin)
+                    doc, origin, item_lines = item
+                    yield from _unpack(doc, origin, item_lines)
                 else:
                     yield item
 
 
-def _unpack(doc: Any, origin: Origin) -> Iterator[tuple[Any, Origin]]:
+def _unpack(
+    doc: Any, origin: Origin, item_lines: list[int] | None = None
+) -> Iterator[tuple[Any, Origin]]:
     if doc is None:
         return
+
+    def at(i: int) -> Origin:  # each item at its own line where the reader knows it
+        line = item_lines[i] if item_lines is not None else origin.line
+        return Origin(origin.file, origin.document, line, i)
+
     if isinstance(doc, list):  # a bare JSON array of objects
         for i, item in enumerate(doc):
-            yield from _unpack(item, Origin(origin.file, origin.document, origin.line, i))
+            yield from _unpack(item, at(i))
         return
     kind = doc.get("kind") if isinstance(doc, dict) else None
     if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
@@ -430,7 +494,7 @@ def _unpack(doc: Any, origin: Origin) -> Iterator[tuple[Any, Origin]]:
                 item = {**item, "kind": item_kind}
                 if "apiVersion" not in item and isinstance(doc.get("apiVersion"), str):
                     item["apiVersion"] = doc["apiVersion"]
-            yield item, Origin(origin.file, origin.document, origin.line, i)
+            yield item, at(i)
         return
     yield doc, origin
 
