@@ -12,6 +12,7 @@ import hashlib
 import os
 import pickle
 import random
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -363,3 +364,34 @@ def test_no_secret_reaches_a_packed_file(tmp_path: Path) -> None:
     assert load_compact(_write(tmp_path, data)).workloads[0].container_args == (
         "--enable-network-policy=true",
     )
+
+
+@pytest.mark.parametrize("where", ["missing/dir/out.npds", "/dev/full"])
+def test_pack_that_cannot_be_written_says_so(tmp_path: Path, where: str) -> None:
+    target = where if where.startswith("/") else str(tmp_path / where)
+    proc = subprocess.run(
+        [*_exe(), "snapshot", "pack", target, "--snapshot", str(EXAMPLES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if where.startswith("/dev/") and not stat.S_ISCHR(os.stat(where).st_mode):
+        os.unlink(where)  # a regression replaced the device: put it back for the machine
+        os.mknod(where, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        pytest.fail("pack replaced /dev/full instead of writing through it")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"cannot write {target}" in proc.stderr
+
+
+def test_pack_reports_input_problems(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("kind: Pod\nmetadata: {name: [\n")
+    proc = subprocess.run(
+        [*_exe(), "snapshot", "pack", str(tmp_path / "o.npds"), "--snapshot", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "bad.yaml" in proc.stderr
+    loaded = load_compact(tmp_path / "o.npds")
+    assert any(p.id == "input-malformed" for p in loaded.problems)

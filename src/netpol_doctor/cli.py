@@ -585,10 +585,12 @@ def snapshot_save_cmd(
 def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
     """Parse manifests once and write them to OUTPUT in the compact format.
 
-    `--snapshot OUTPUT` then loads in a fraction of the time (no parsing, no
-    validation). The file is a Python pickle: load only files you packed yourself.
+    `--snapshot OUTPUT` then loads without parsing the manifests again. The file is
+    typed JSON, checked on load: safe to share (docs/compact-format.md). Input
+    problems are printed, and kept in the file so every later run reports them too.
     """
     snapshot = load_snapshot(snapshots)
+    _report_problems(snapshot)
     save_compact(snapshot, output)
     s = snapshot.summary()
     click.echo(f"packed {s['pods']} pods, {s['networkpolicies']} policies into {output}")

@@ -24,6 +24,7 @@ Imports `model`, `findings`, `errors`, `parse` (for Event, ExtendedObject).
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -298,14 +299,21 @@ def encode_snapshot(snapshot: Snapshot) -> bytes:
 def save_compact(snapshot: Snapshot, path: str | Path) -> None:
     data = encode_snapshot(snapshot)
     target = Path(path)
-    # Write beside the target and rename: an interrupted pack never leaves a file that
-    # looks like a snapshot but is cut short.
     tmp = target.with_name(f".{target.name}.partial")
     try:
+        if target.exists() and not target.is_file():
+            # /dev/stdout, a pipe: write through it, never replace it.
+            target.write_bytes(data)
+            return
+        # Write beside the target and rename: an interrupted pack never leaves a file
+        # that looks like a snapshot but is cut short.
         tmp.write_bytes(data)
         tmp.replace(target)
+    except OSError as exc:
+        raise NetpolDoctorError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 # --- decoding --------------------------------------------------------------------
