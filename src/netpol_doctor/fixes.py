@@ -64,7 +64,11 @@ def stable_labels(pod: Pod) -> dict[str, str]:
 
 
 def to_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
+    # libyaml's emitter: the pure-Python one made lint's fixes a fifth of its time.
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, default_flow_style=False).rstrip()
+
+
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _port_entry(protocol: Protocol, port: int | str) -> dict[str, Any]:

@@ -99,38 +99,62 @@ class LintContext:
             out[ns].append((dict(labels), pods))
         return out
 
+    @cached_property
+    def _matches(self) -> dict[LabelSelector, dict[str, list[Pod]]]:
+        return {}
+
+    def _matched(self, selector: LabelSelector) -> dict[str, list[Pod]]:
+        """Pods the selector matches, by namespace: each distinct selector is matched
+        once against each distinct label set (policies repeat selectors a lot)."""
+        found = self._matches.get(selector)
+        if found is None:
+            found = {}
+            for ns, groups in self._label_groups.items():
+                hits = [
+                    p
+                    for labels, pods in groups
+                    if match_selector(selector, labels).result is Tri.YES
+                    for p in pods
+                ]
+                if hits:
+                    found[ns] = sorted(hits, key=lambda p: p.key)
+            self._matches[selector] = found
+        return found
+
     def pods_matching(
         self, selector: LabelSelector, namespaces: Iterable[str] | None = None
     ) -> list[Pod]:
         """Pods (hostNetwork ones included) the selector matches, in the namespaces given
         or in all, sorted by namespace/name."""
-        names = self._label_groups.keys() if namespaces is None else namespaces
-        hits = [
-            p
-            for ns in names
-            for labels, pods in self._label_groups.get(ns, ())
-            if match_selector(selector, labels).result is Tri.YES
-            for p in pods
-        ]
+        found = self._matched(selector)
+        names = found.keys() if namespaces is None else namespaces
+        hits = [p for ns in names for p in found.get(ns, ())]
         return sorted(hits, key=lambda p: p.key)
 
     def selects(self, policy: NetworkPolicy) -> list[Pod]:
         """Every pod the policy's spec.podSelector matches, hostNetwork ones included."""
         return self.pods_matching(policy.pod_selector, [policy.namespace])
 
+    @cached_property
+    def _namespace_matches(self) -> dict[LabelSelector, list[Namespace]]:
+        return {}
+
     def namespaces_matching(self, selector: LabelSelector) -> list[Namespace]:
         """Namespaces the selector matches or may match (a namespace missing from the
         input is known only by its name label, NP-81)."""
-        return [
-            n
-            for n in self.snapshot.namespaces.values()
-            if match_selector(
-                selector,
-                n.label_map,
-                only_known_key=NAMESPACE_NAME_LABEL if n.synthesized else None,
-            ).result
-            is not Tri.NO
-        ]
+        found = self._namespace_matches.get(selector)
+        if found is None:
+            found = self._namespace_matches[selector] = [
+                n
+                for n in self.snapshot.namespaces.values()
+                if match_selector(
+                    selector,
+                    n.label_map,
+                    only_known_key=NAMESPACE_NAME_LABEL if n.synthesized else None,
+                ).result
+                is not Tri.NO
+            ]
+        return list(found)
 
     def peer_pods(self, policy: NetworkPolicy, peer: Peer) -> list[Pod]:
         """Pod-network pods the peer matches (NP-40..46); for an ipBlock, pods whose IP
