@@ -14,6 +14,7 @@ it is slow to import and only live reads need it). Imports `errors`.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import random
@@ -87,9 +88,12 @@ class Limits:
 
 
 class ReadClock:
-    """The wall-clock budget of one read, shared by every request and retry."""
+    """The wall-clock budget of one read, shared by every request and retry. It starts
+    once the client is imported: a slow import is not a slow server."""
 
     def __init__(self, limits: Limits) -> None:
+        importlib.import_module("kubernetes.client")
+        importlib.import_module("kubernetes.config")
         self.limits = limits
         self._end = time.monotonic() + limits.deadline
 
@@ -106,7 +110,7 @@ class ReadClock:
     def expired(self, doing: str) -> DeadlineExceeded:
         return DeadlineExceeded(
             f"the live read did not finish within its {self.limits.deadline:g} s deadline "
-            f"(--read-deadline) while {doing}; the API server is too slow or stalled"
+            f"(--read-deadline) while {doing}"
         )
 
 
@@ -262,9 +266,14 @@ def _object(path: str, answer: _Answer) -> dict[str, Any]:
         start = answer.body[:40].decode("utf-8", "replace").strip()
         raise RequestFailed(path, 0, f"the answer is not JSON ({ctype}: {start!r}...)") from None
     if not isinstance(data, dict):
-        kind = "an array" if isinstance(data, list) else f"a {type(data).__name__}"
-        raise RequestFailed(path, 0, f"the answer is JSON {kind}, not the object the API promises")
+        kind = _JSON_TYPES.get(type(data), type(data).__name__)
+        why = f"the answer is a JSON {kind}, not the object the API promises"
+        raise RequestFailed(path, 0, why)
     return data
+
+
+_JSON_TYPES: dict[type, str] = {list: "array", str: "string", int: "number", float: "number"}
+_JSON_TYPES |= {bool: "boolean", type(None): "null"}
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

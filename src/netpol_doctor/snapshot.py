@@ -72,6 +72,8 @@ class Snapshot:
     unknown_kinds: Counter[str] = field(default_factory=Counter)
     #: (resource, namespace or None for all) that could not be read (HTTP 403 live).
     unreadable: set[tuple[str, str | None]] = field(default_factory=set)
+    #: why each of `unreadable` could not be read (a 403, a server that kept failing)
+    unreadable_why: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
     # -- indexes, built on first use ---------------------------------------------
 
@@ -111,6 +113,10 @@ class Snapshot:
 
     def is_unreadable(self, resource: str, namespace: str | None) -> bool:
         return (resource, None) in self.unreadable or (resource, namespace) in self.unreadable
+
+    def unreadable_reason(self, resource: str, namespace: str | None) -> str:
+        why = self.unreadable_why.get((resource, namespace))
+        return why or self.unreadable_why.get((resource, None)) or "not readable"
 
     def unreadable_extended(self, namespaces: set[str]) -> list[ObjectRef]:
         """Policy lists of other families that could not be read, and could apply."""
@@ -339,6 +345,7 @@ def build_snapshot(
         snap.kinds[result.kind] += 1
     _assemble(snap, list(objects.values()))
     snap.unreadable = set(all_gaps)
+    snap.unreadable_why = all_gaps
     snap.problems[:0] = gap_findings(all_gaps)
     return snap
 
