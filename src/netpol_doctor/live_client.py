@@ -296,11 +296,13 @@ def _reason(exc: BaseException) -> str:
 
 
 def _status_message(answer: _Answer) -> str:
+    """The Status object's message, on one short line whatever the server sent."""
     try:
         body = json.loads(answer.body)
-        return str(body.get("message") or answer.reason)
+        message = str(body.get("message") or answer.reason)
     except (TypeError, ValueError, AttributeError):
-        return answer.reason or "no message"
+        message = answer.reason or "no message"
+    return " ".join(message.split())[:300]
 
 
 # --- credentials ---------------------------------------------------------------------
