@@ -183,6 +183,8 @@ def _read(
 
 
 def _fallback_namespaces(scope: Scope, objects: Iterable[dict[str, Any]]) -> set[str]:
+    """The namespaces the question needs; for a whole-cluster question, every Namespace
+    read so far (results arrive in job order, and namespaces are listed first)."""
     if scope.namespaces is not None:
         return set(scope.namespaces) | _ALWAYS
     found = set()
