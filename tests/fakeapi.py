@@ -2,7 +2,9 @@
 
 It serves read-only discovery, lists (with pagination and selectors) and single-object GETs
 well enough for the official ``kubernetes`` Python client and ``kubectl`` to talk to it, and
-lets tests inject the failures a real cluster produces (401, 403, 410, 429, 500, slowness).
+lets tests inject the failures a real cluster produces (401, 403, 410, 429, 500, slowness)
+and the ones a broken server or proxy produces (`Fault`: stalls, trickles, bodies that are
+not the promised JSON object, errors and pagination without end).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import enum
 import json
 import re
 import socket
@@ -101,6 +104,25 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
     "Secret": frozenset({"type"}),
     "Namespace": frozenset({"status.phase"}),
 }
+
+
+class Fault(enum.Enum):
+    """A broken answer, set in ``FakeApiServer.faults`` for a resource plural or an exact
+    path (``"/apis"``); the continue faults apply to lists of a plural."""
+
+    STALL = "stall"  # 200, the headers and half the body, then silence until stop()
+    TRICKLE = "trickle"  # 200, one byte of the body every ``trickle_seconds``
+    HTML = "html"  # 200 with a proxy's HTML page
+    TRUNCATED = "truncated"  # 200, an honest Content-Length, the JSON cut in half
+    ARRAY = "array"  # 200 with a JSON array where the API promises an object
+    SERVER_ERROR = "server-error"  # 500 on every request
+    THROTTLE = "throttle"  # 429 on every request, Retry-After: ``retry_after``
+    ENDLESS_CONTINUE = "endless-continue"  # every page carries a fresh continue token
+    SAME_CONTINUE = "same-continue"  # every page carries the same continue token
+
+
+_WIRE_FAULTS = frozenset({Fault.STALL, Fault.TRICKLE, Fault.HTML, Fault.TRUNCATED, Fault.ARRAY})
+_HTML_PAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>\n"
 
 
 @dataclass(frozen=True)
@@ -242,6 +264,10 @@ class FakeApiServer:
         self.server_error_once: set[str] = set()
         self.expire_continue: set[str] = set()
         self.delay: dict[str, float] = {}
+        self.faults: dict[str, Fault] = {}
+        self.trickle_seconds = 0.2
+        self.retry_after = "1"
+        self._pages_served = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._generation = 1
@@ -392,6 +418,13 @@ class FakeApiServer:
             if method != "GET":
                 msg = "the server does not allow this method on the requested resource"
                 raise ApiError(405, "MethodNotAllowed", msg)
+            fault = self.fault_for(split.path)
+            if fault is Fault.SERVER_ERROR:
+                msg = 'an error on the server ("injected forever") has prevented the request'
+                raise ApiError(500, "InternalError", msg)
+            if fault is Fault.THROTTLE:
+                msg = "Too many requests, please try again later."
+                raise ApiError(429, "TooManyRequests", msg, None, {"Retry-After": self.retry_after})
             return 200, self._route(split.path, query), {}
         except ApiError as err:
             return err.code, err.status(), err.headers
@@ -462,6 +495,11 @@ class FakeApiServer:
             "resources": resources
         }
 
+    def fault_for(self, path: str) -> Fault | None:
+        """The fault set for this exact path, else for its last segment (a plural)."""
+        path = urlsplit(path).path
+        return self.faults.get(path) or self.faults.get(path.rstrip("/").rpartition("/")[2])
+
     def _take_once(self, which: set[str], plural: str) -> bool:
         with self._lock:
             hit = plural in which
@@ -526,6 +564,13 @@ class FakeApiServer:
         except ValueError as err:
             raise _bad_request(f"invalid limit: {err}") from err
         start, rv = 0, self._rv
+        fault = self.faults.get(plural)
+        if fault in (Fault.SAME_CONTINUE, Fault.ENDLESS_CONTINUE):
+            with self._lock:
+                self._pages_served += 1
+                serial = 0 if fault is Fault.SAME_CONTINUE else self._pages_served
+            meta: Obj = {"resourceVersion": str(rv), "continue": f"page-{serial}"}
+            return items[: limit or len(items)], meta
         if token := _q(query, "continue"):
             if self._take_once(self.expire_continue, plural):
                 raise ApiError(410, "Expired", _EXPIRED_MESSAGE)
@@ -538,7 +583,7 @@ class FakeApiServer:
                 raise ApiError(410, "Expired", _EXPIRED_MESSAGE)
         size = min(limit, self.max_page or limit) if limit > 0 else len(items)
         page, end = items[start : start + size], start + size
-        meta: Obj = {"resourceVersion": str(rv)}
+        meta = {"resourceVersion": str(rv)}
         if end < len(items):
             payload = {"v": "meta.k8s.io/v1", "rv": rv, "start": end, "gen": self._generation}
             meta["continue"] = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
@@ -608,17 +653,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
-        code, body, extra = self.server.api.handle(
-            self.command, self.path, dict(self.headers.items())
-        )
+        api = self.server.api
+        code, body, extra = api.handle(self.command, self.path, dict(self.headers.items()))
         data = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+        fault = api.fault_for(self.path) if code == 200 else None
+        ctype = "application/json"
+        if fault is Fault.ARRAY:
+            data = (json.dumps([body]) + "\n").encode()
+        elif fault is Fault.HTML:
+            data, ctype = _HTML_PAGE, "text/html; charset=utf-8"
+        elif fault is Fault.TRUNCATED:
+            data = data[: len(data) // 2]
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         for key, value in extra.items():
             self.send_header(key, value)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if fault in _WIRE_FAULTS:
+            self.close_connection = True
+        if fault is Fault.STALL:
+            self.wfile.write(data[: len(data) // 2])
+            api._stop.wait()
+        elif fault is Fault.TRICKLE:
+            for i in range(len(data)):
+                if api._stop.wait(api.trickle_seconds):
+                    return
+                self.wfile.write(data[i : i + 1])
+        else:
             self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer

@@ -59,6 +59,7 @@ FIELDS = [
     "kinds",
     "unknown_kinds",
     "unreadable",
+    "unreadable_why",
 ]
 
 
@@ -118,9 +119,11 @@ def test_case_clusters_round_trip_with_the_same_answers(path: Path, tmp_path: Pa
 def test_gaps_and_synthesized_namespaces_survive(tmp_path: Path) -> None:
     snap = load_snapshot([EXAMPLES])
     snap.unreadable = {("networkpolicies", "shop"), ("ciliumnetworkpolicies", None)}
+    snap.unreadable_why = {("networkpolicies", "shop"): "forbidden (403)"}
     snap.namespace("nowhere")
     loaded = load_compact(_write(tmp_path, encode_snapshot(snap)))
     assert loaded.unreadable == snap.unreadable
+    assert loaded.unreadable_why == snap.unreadable_why
     assert loaded.namespaces["nowhere"].synthesized
 
 
@@ -395,3 +398,8 @@ def test_pack_reports_input_problems(tmp_path: Path) -> None:
     assert "bad.yaml" in proc.stderr
     loaded = load_compact(tmp_path / "o.npds")
     assert any(p.id == "input-malformed" for p in loaded.problems)
+
+
+def test_every_snapshot_field_is_packed() -> None:
+    """A field added to Snapshot must be added to the format (and so to FIELDS)."""
+    assert set(FIELDS) == set(Snapshot.__dataclass_fields__)

@@ -5,14 +5,25 @@ kubeconfig; the CLI runs as a subprocess against it."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fakeapi import FakeApiServer, load_manifests
+from fakeapi import FakeApiServer, Fault, load_manifests
+from netpol_doctor.cli import main
 from netpol_doctor.diagnose import diagnose
-from netpol_doctor.live import ClusterError, Scope, collect, save, strip_sensitive, to_snapshot
+from netpol_doctor.live import (
+    ClusterError,
+    Limits,
+    Scope,
+    collect,
+    save,
+    strip_sensitive,
+    to_snapshot,
+)
 from netpol_doctor.snapshot import load_snapshot
 from test_cli import EXAMPLES, run
 
@@ -25,9 +36,12 @@ QUESTIONS = [
 ]
 
 
+OBJECTS = load_manifests(EXAMPLES)  # the server copies them; parsing YAML once saves seconds
+
+
 @pytest.fixture
 def server():  # type: ignore[no-untyped-def]
-    with FakeApiServer(load_manifests(EXAMPLES)) as srv:
+    with FakeApiServer(OBJECTS) as srv:
         yield srv
 
 
@@ -92,7 +106,7 @@ def test_diagnose_reads_only_the_namespaces_it_needs(
 
 
 def test_pagination_is_followed(kubeconfig: str) -> None:
-    with FakeApiServer(load_manifests(EXAMPLES), max_page=3) as small:
+    with FakeApiServer(OBJECTS, max_page=3) as small:
         cfg = Path(kubeconfig).with_name("small")
         small.write_kubeconfig(cfg)
         got = collect(Scope(None), str(cfg))
@@ -143,7 +157,7 @@ def test_extended_kinds_are_discovered_and_read(kubeconfig: str, tmp_path: Path)
         "metadata": {"name": "l7", "namespace": "shop"},
         "spec": {"endpointSelector": {}},
     }
-    with FakeApiServer([*load_manifests(EXAMPLES), cnp]) as srv:
+    with FakeApiServer([*OBJECTS, cnp]) as srv:
         cfg = tmp_path / "k"
         srv.write_kubeconfig(cfg)
         snap = to_snapshot(collect(Scope(None), str(cfg)))
@@ -156,7 +170,7 @@ def test_extended_kinds_are_discovered_and_read(kubeconfig: str, tmp_path: Path)
 
 @pytest.mark.parametrize("fault", ["rate_limit_once", "server_error_once", "expire_continue"])
 def test_transient_faults_are_retried(fault: str, tmp_path: Path) -> None:
-    with FakeApiServer(load_manifests(EXAMPLES), max_page=5) as srv:
+    with FakeApiServer(OBJECTS, max_page=5) as srv:
         getattr(srv, fault).add("pods")
         cfg = tmp_path / "k"
         srv.write_kubeconfig(cfg)
@@ -238,3 +252,212 @@ def test_strip_sensitive_removes_env_values() -> None:
     assert out["spec"]["containers"][0]["env"] == [{"name": "PASSWORD"}, {"name": "TOKEN"}]
     assert out["metadata"]["annotations"] == {"keep": "x"}
     assert strip_sensitive({"kind": "Secret", "metadata": {"name": "s"}}) is None
+
+
+# --- hostile and broken servers (issue #14) -------------------------------------------
+
+PROM, API = "monitoring/prometheus-0", "shop/api-7c9d8b6f5-x4kzp"
+DIAGNOSE = ("diagnose", PROM, API, "--port", "9090")
+
+
+def _timed(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    r = run(*args)
+    return r, time.monotonic() - start
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str, float]:
+    """The CLI in-process (a subprocess costs seconds of imports): code, out, err, time."""
+    start = time.monotonic()
+    code = main(list(args))
+    seconds = time.monotonic() - start
+    out, err = capsys.readouterr()
+    return code, out, err, seconds
+
+
+@pytest.mark.parametrize(
+    ("where", "fault", "limits", "code", "said"),
+    [
+        # The whole-read deadline cuts a stalled body; the verdict needs the pods: exit 2.
+        ("pods", Fault.STALL, ("--read-deadline", "2"), 2, "within its 2 s deadline"),
+        ("pods", Fault.TRICKLE, ("--read-deadline", "2"), 2, "within its 2 s deadline"),
+        ("pods", Fault.ENDLESS_CONTINUE, ("--read-deadline", "2"), 2, "within its 2 s deadline"),
+        # A trickle defeats a socket timeout, not the wall-clock one; the list is a gap.
+        (
+            "networkpolicies",
+            Fault.TRICKLE,
+            ("--request-timeout", "300ms"),
+            3,
+            "no complete answer within the 0.3 s request timeout, after 4 attempts",
+        ),
+        (
+            "networkpolicies",
+            Fault.STALL,
+            ("--request-timeout", "0.3s"),
+            3,
+            "no complete answer within the 0.3 s request timeout, after 4 attempts",
+        ),
+        (
+            "networkpolicies",
+            Fault.SAME_CONTINUE,
+            (),
+            3,
+            "the same continue token twice (pagination would loop), stopped after 2 pages",
+        ),
+        ("networkpolicies", Fault.HTML, (), 3, "is not JSON (text/html; charset=utf-8: '<!DOC"),
+        ("networkpolicies", Fault.TRUNCATED, (), 3, "cut short or malformed JSON"),
+        ("networkpolicies", Fault.ARRAY, (), 3, "a JSON array, not the object the API promises"),
+        ("networkpolicies", Fault.SERVER_ERROR, (), 3, "server error (500: an error on the"),
+        ("networkpolicies", Fault.THROTTLE, (), 3, "throttled (429: Too many requests"),
+        ("pods", Fault.SERVER_ERROR, (), 2, "the pods of monitoring could not be read (GET /api"),
+        ("pods", Fault.THROTTLE, (), 2, "after 4 attempts"),
+        ("/apis", Fault.ARRAY, (), 2, "GET /apis: the answer is a JSON array, not the object"),
+        ("/apis", Fault.HTML, (), 2, "GET /apis: the answer is not JSON (text/html"),
+        ("/apis", Fault.TRUNCATED, (), 2, "GET /apis: the answer is cut short or malformed"),
+        ("/apis", Fault.SERVER_ERROR, (), 2, "GET /apis: server error (500"),
+    ],
+    ids=lambda v: v.value if isinstance(v, Fault) else None,
+)
+def test_broken_server_gives_one_sentence_never_a_hang(
+    capsys: pytest.CaptureFixture[str],
+    server: FakeApiServer,
+    kubeconfig: str,
+    where: str,
+    fault: Fault,
+    limits: tuple[str, ...],
+    code: int,
+    said: str,
+) -> None:
+    server.faults[where] = fault
+    server.retry_after = "0"
+    got, out, err, seconds = _main(capsys, *DIAGNOSE, "--kubeconfig", kubeconfig, *limits)
+    assert got == code, err
+    assert said in err
+    assert "Traceback" not in err and "(403)" not in err
+    if code == 2:  # nothing to analyse: one sentence
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith("netpol-doctor: ")
+    else:  # the list is a gap, named with its URL; what depended on it is unknown
+        assert "could not read networkpolicies in namespace shop (GET /apis/networking" in err
+        assert "UNKNOWN" in out
+    assert seconds < 8, seconds
+    assert {req.method for req in server.requests} <= {"GET"}
+
+
+@pytest.mark.parametrize("fault", [Fault.HTML, Fault.ARRAY, Fault.TRUNCATED, Fault.THROTTLE])
+def test_snapshot_save_records_a_garbled_list_as_a_gap(
+    capsys: pytest.CaptureFixture[str],
+    server: FakeApiServer,
+    kubeconfig: str,
+    tmp_path: Path,
+    fault: Fault,
+) -> None:
+    server.faults["networkpolicies"] = fault
+    server.retry_after = "0"
+    out = tmp_path / "snap"
+    code, _, err, _ = _main(capsys, "snapshot", "save", str(out), "--kubeconfig", kubeconfig)
+    assert code == 0 and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(
+        "not readable: networkpolicies in all namespaces: GET /apis/networking.k8s.io/v1/"
+        "networkpolicies: "
+    )
+    offline = load_snapshot([out])
+    d = diagnose(offline, PROM, API, 9090)
+    assert d.verdict.value == "unknown"
+
+
+def test_snapshot_save_stops_at_the_deadline(
+    server: FakeApiServer, kubeconfig: str, tmp_path: Path
+) -> None:
+    server.faults["pods"] = Fault.STALL
+    r, seconds = _timed(
+        "snapshot", "save", str(tmp_path / "s"), "--kubeconfig", kubeconfig, "--read-deadline", "2"
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "within its 2 s deadline (--read-deadline) while " in r.stderr
+    assert not (tmp_path / "s").exists()
+    assert seconds < 10
+
+
+def test_page_cap_ends_endless_pagination(server: FakeApiServer, kubeconfig: str) -> None:
+    server.faults["pods"] = Fault.ENDLESS_CONTINUE
+    got = collect(Scope(None), kubeconfig, limits=Limits(max_pages=5))
+    assert got.gaps == {
+        ("pods", None): "GET /api/v1/pods: still more pages after 5, the limit per list; stopped"
+    }
+    assert not any(o["kind"] == "Pod" for o in got.objects)  # a partial list is no list
+    assert sum(req.path == "/api/v1/pods" for req in server.requests) == 5
+
+
+def test_cluster_wide_403_falls_back_to_namespaces(server: FakeApiServer, kubeconfig: str) -> None:
+    refused = {("pods", None), ("daemonsets", None), ("networkpolicies", None)}
+    server.forbidden |= refused | {("networkpolicies", "payments")}
+    everything = collect(Scope(None), kubeconfig)
+    assert everything.gaps == {
+        ("networkpolicies", "payments"): 'forbidden: networkpolicies is forbidden: User "test" '
+        'cannot list resource "networkpolicies" in API group "networking.k8s.io" in the '
+        'namespace "payments"'
+    }
+    assert len([o for o in everything.objects if o["kind"] == "Pod"]) == 22
+    scoped = collect(Scope(frozenset({"shop"})), kubeconfig)
+    assert not scoped.gaps
+    read = {req.path for req in server.requests}
+    assert "/apis/apps/v1/namespaces/shop/daemonsets" in read
+    assert "/api/v1/namespaces/payments/pods" in read  # the cluster-wide question
+    assert "/apis/apps/v1/namespaces/payments/daemonsets" in read  # ... needs them all
+
+
+def test_credential_plugin_that_never_answers_is_stopped(tmp_path: Path) -> None:
+    pidfile = tmp_path / "plugin.pid"
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 600\n")
+    plugin.chmod(0o755)
+    with FakeApiServer([]) as srv:
+        cfg = tmp_path / "k"
+        srv.write_kubeconfig(cfg)
+        doc = yaml.safe_load(cfg.read_text())
+        exec_cfg = {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin)}
+        doc["users"][0]["user"] = {"exec": exec_cfg | {"interactiveMode": "Never"}}
+        cfg.write_text(yaml.safe_dump(doc))
+        r, seconds = _timed(*DIAGNOSE, "--kubeconfig", str(cfg), "--read-deadline", "2")
+        assert not srv.requests
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr == (
+        f"netpol-doctor: the kubeconfig's credential plugin ({plugin}) did not answer within "
+        "2 s, the read deadline (--read-deadline); it was stopped\n"
+    )
+    assert seconds < 10
+    stat = Path(f"/proc/{pidfile.read_text().strip()}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"  # killed (maybe unreaped)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("apiVersion: v1\nclusters: [\n  - name: x\nusers: []\n", "line 3: not valid YAML"),
+        ("clusters:\n  - name: a\n   bad: indent\n", "line 3: not valid YAML"),
+        ("- just\n- a list\n", "is not a valid kubeconfig"),
+        ("42\n", "is not a valid kubeconfig"),
+    ],
+)
+def test_broken_kubeconfig_is_one_sentence(tmp_path: Path, text: str, said: str) -> None:
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(text)
+    r = run(*DIAGNOSE, "--kubeconfig", str(cfg))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert said in r.stderr and str(cfg) in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [("0", 2), ("-1s", 2), ("soon", 2), ("5h", 2), ("nan", 2), ("500ms", 1), ("2m", 1)],
+)
+def test_limits_are_durations(capsys: pytest.CaptureFixture[str], value: str, code: int) -> None:
+    snapshot = ("--snapshot", str(EXAMPLES))  # a limit is parsed even when unused
+    assert main([*DIAGNOSE, *snapshot, "--read-deadline", value]) == code
+    assert main([*DIAGNOSE, *snapshot, "--request-timeout", value]) == code
+    err = capsys.readouterr().err
+    assert ("--read-deadline" in err and "--request-timeout" in err) == (code == 2)
+    assert "Traceback" not in err

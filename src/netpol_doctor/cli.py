@@ -26,7 +26,7 @@ from .engine import Verdict
 from .errors import NetpolDoctorError
 from .findings import Severity
 from .lint import RULES, LintOptions, lint
-from .live import Collection, Scope, save, to_snapshot
+from .live import Collection, Limits, Scope, save, to_snapshot
 from .matrix import compute_matrix, compute_port_sweep
 from .model import IPNetwork, Protocol
 from .podinfo import pod_view
@@ -72,6 +72,45 @@ _VERDICT_EXIT = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
+
+
+def _remember_seconds(ctx: click.Context, param: click.Parameter, value: str) -> None:
+    """A duration as kubectl writes it (30, 30s, 2m, 500ms), kept off the command
+    signatures: only `_collect` needs it."""
+    number = value.strip().rstrip("ms")
+    try:
+        seconds = float(number) * _UNITS[value.strip()[len(number) :]]
+    except (ValueError, KeyError):
+        raise click.BadParameter(
+            f"{value!r} is not a duration (write 30, 30s, 2m or 500ms)"
+        ) from None
+    if not 0 < seconds < float("inf"):
+        raise click.BadParameter(f"{value!r}: give a duration above zero")
+    ctx.meta[f"live.{param.name}"] = seconds
+
+
+#: Bounds on a live read (no effect with --snapshot); see README "A live cluster".
+_LIVE_LIMITS = [
+    click.option(
+        "--read-deadline",
+        default="60s",
+        show_default=True,
+        expose_value=False,
+        callback=_remember_seconds,
+        help="Give up a live read that has not finished after this long (exit 2).",
+    ),
+    click.option(
+        "--request-timeout",
+        default="30s",
+        show_default=True,
+        expose_value=False,
+        callback=_remember_seconds,
+        help="Wall-clock limit for one API request, retried while the deadline allows.",
+    ),
+]
+
+
 def _common(f: F) -> F:
     options = [
         click.option(
@@ -99,6 +138,7 @@ def _common(f: F) -> F:
             default=None,
             help="Colour the text output (default: when stdout is a terminal).",
         ),
+        *_LIVE_LIMITS,
     ]
     for option in reversed(options):
         f = option(f)
@@ -139,8 +179,10 @@ def _collect(kubeconfig: str | None, context: str | None, scope: Scope) -> Colle
     """Read the cluster; on a terminal, show progress once it takes over a second."""
     from .live import collect
 
+    meta = click.get_current_context().meta
+    limits = Limits(meta["live.read_deadline"], meta["live.request_timeout"])
     if not sys.stderr.isatty():
-        return collect(scope, kubeconfig, context)
+        return collect(scope, kubeconfig, context, limits=limits)
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -148,7 +190,9 @@ def _collect(kubeconfig: str | None, context: str | None, scope: Scope) -> Colle
     timer = threading.Timer(1.0, status.start)
     timer.start()
     try:
-        return collect(scope, kubeconfig, context, progress=lambda m: status.update(m))
+        return collect(
+            scope, kubeconfig, context, progress=lambda m: status.update(m), limits=limits
+        )
     finally:
         timer.cancel()
         status.stop()
@@ -550,6 +594,8 @@ def snapshot_group() -> None:
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
 @click.option("--context", default=None)
+@_LIVE_LIMITS[0]
+@_LIVE_LIMITS[1]
 def snapshot_save_cmd(
     directory: str, namespaces: tuple[str, ...], kubeconfig: str | None, context: str | None
 ) -> None:

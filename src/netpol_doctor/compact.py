@@ -127,6 +127,7 @@ _ELEMENTS: dict[str, Any] = {
     "events": Event,
     "problems": Finding,
     "unreadable": tuple[str, str | None],
+    "unreadable_why": tuple[str, str | None, str],
 }
 
 _IP_TYPES = {IPv4Address, IPv6Address}
@@ -314,6 +315,9 @@ def encode_snapshot(snapshot: Snapshot) -> bytes:
         "events": snapshot.events,
         "problems": snapshot.problems,
         "unreadable": sorted(snapshot.unreadable, key=repr),
+        "unreadable_why": sorted(
+            ((r, ns, why) for (r, ns), why in snapshot.unreadable_why.items()), key=repr
+        ),
     }
     body: dict[str, Any] = {
         key: [enc.top(v, _ELEMENTS[key]) for v in values] for key, values in lists.items()
@@ -695,6 +699,7 @@ def decode_snapshot(payload: bytes, name: str = "<compact>") -> Snapshot:
     snap.events = got["events"]
     snap.problems = got["problems"]
     snap.unreadable = set(got["unreadable"])
+    snap.unreadable_why = {(r, ns): why for r, ns, why in got["unreadable_why"]}
     for key in ("kinds", "unknown_kinds"):
         counts = body.get(key)
         if type(counts) is not dict or not all(type(n) is int and n >= 0 for n in counts.values()):

@@ -1,31 +1,44 @@
-"""Read a live cluster, read-only: the only module that imports `kubernetes`.
+"""Read a live cluster, read-only: what to read for a question, and how a list that
+cannot be read becomes a gap.
 
-Only GET requests (list and discovery) are ever sent. Lists are paginated and run
-concurrently; a 403 becomes a recorded gap (the analysis then answers `unknown` where
-it depended on it); 429, 5xx, timeouts and an expired continue token are retried with
-a bounded backoff. What comes back are the same manifest dicts files give, for the
-same `parse`. Imports `errors`, `parse`, `snapshot`.
+Only GET requests (list and discovery) are ever sent, through `live_client`, which
+bounds every read (`Limits`: a deadline for the whole read, a wall-clock timeout per
+request, retries). Lists are paginated (at most `Limits.max_pages` pages, and a
+repeated continue token ends the list) and run concurrently. A list that cannot be read
+(403, an error or a garbled answer that outlived the retries, endless pagination)
+becomes a recorded gap: the analysis answers `unknown` where it depended on it. A
+namespaced list refused cluster-wide is read again per namespace the question needs.
+What comes back are the same manifest dicts files give, for the same `parse`. With
+`live_client`, the only module that imports `kubernetes`. Imports `errors`, `parse`,
+`snapshot`, `live_client`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import random
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NetpolDoctorError
+from .live_client import (
+    ClusterError,
+    DeadlineExceeded,
+    GetClient,
+    Limits,
+    ReadClock,
+    RequestFailed,
+    make_client,
+)
 from .parse import EXTENDED_KINDS, Origin
 from .snapshot import Snapshot, build_snapshot, write_snapshot
 
 __all__ = [
     "ClusterError",
     "Collection",
+    "DeadlineExceeded",
+    "Limits",
     "Resource",
     "Scope",
     "collect",
@@ -33,10 +46,6 @@ __all__ = [
     "strip_sensitive",
     "to_snapshot",
 ]
-
-
-class ClusterError(NetpolDoctorError):
-    """The cluster cannot be read at all (config, reachability, credentials)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +84,7 @@ SCOPED = (
     Resource("statefulsets", "StatefulSet", "apps", "v1", True),
 )
 _PAGE = 500
-_ATTEMPTS = 4
-_MAX_WAIT = 8.0
-_TIMEOUT = (5.0, 30.0)  # connect, read
+_ALWAYS = frozenset({"kube-system", "default"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,115 +94,30 @@ class Scope:
     namespaces: frozenset[str] | None = None
 
 
+Gaps = dict[tuple[str, str | None], str]
+
+
 @dataclass
 class Collection:
     objects: list[dict[str, Any]] = field(default_factory=list)
     #: (resource, namespace or None for the cluster-wide list) -> why it is missing
-    gaps: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    gaps: Gaps = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
     context: str | None = None
     server: str | None = None
 
 
-class _Client:
-    """GET with retries over the official client's configured ApiClient."""
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """One list's outcome: its items, or why it is a gap (and whether it was a 403)."""
 
-    def __init__(self, api: Any) -> None:
-        self.api = api
-        self.requests = 0
-        self._lock = threading.Lock()
-
-    def get(self, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        for attempt in range(_ATTEMPTS):
-            with self._lock:
-                self.requests += 1
-            try:
-                method, url, headers, _, _ = self.api.param_serialize(
-                    "GET",
-                    path,
-                    query_params=list((query or {}).items()),
-                    header_params={"Accept": "application/json"},
-                    auth_settings=["BearerToken"],
-                )
-                resp = self.api.call_api(
-                    method, url, header_params=headers, _request_timeout=_TIMEOUT
-                )
-                body = resp.read()
-                if not 200 <= resp.status <= 299:
-                    raise ApiException(http_resp=resp)
-                data: dict[str, Any] = json.loads(body)
-                return data
-            except ApiException as exc:
-                if exc.status in (429, 500, 502, 503, 504) and attempt < _ATTEMPTS - 1:
-                    time.sleep(_backoff(attempt, exc.headers))
-                    continue
-                raise
-            except HTTPError as exc:
-                if attempt < _ATTEMPTS - 1:
-                    time.sleep(_backoff(attempt, None))
-                    continue
-                raise ClusterError(f"cannot reach the API server ({_reason(exc)})") from None
-        raise AssertionError("unreachable")
+    items: list[dict[str, Any]]
+    gap: str | None = None
+    forbidden: bool = False
 
 
-def _backoff(attempt: int, headers: Any) -> float:
-    retry_after = None
-    if headers is not None:
-        value = headers.get("Retry-After") if hasattr(headers, "get") else None
-        if value is not None and str(value).isdigit():
-            retry_after = float(value)
-    base = retry_after if retry_after is not None else 0.25 * 2**attempt
-    return min(_MAX_WAIT, base + random.uniform(0, 0.1))
-
-
-def _reason(exc: BaseException) -> str:
-    inner = getattr(exc, "reason", None)
-    return str(inner or exc).split("\n")[0][:200]
-
-
-def _status_message(exc: Any) -> str:
-    try:
-        body = json.loads(exc.body)
-        return str(body.get("message") or exc.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(exc.reason)
-
-
-def make_client(kubeconfig: str | None, context: str | None) -> tuple[Any, str | None, str | None]:
-    """An ApiClient for the kubeconfig context (exec plugins included) or in-cluster."""
-    from kubernetes import client
-    from kubernetes import config as kube_config
-    from kubernetes.config.config_exception import ConfigException
-
-    config: Any = kube_config  # the loaders carry no type hints
-
-    in_cluster = (
-        kubeconfig is None
-        and context is None
-        and "KUBECONFIG" not in os.environ
-        and not os.path.exists(os.path.expanduser("~/.kube/config"))
-        and "KUBERNETES_SERVICE_HOST" in os.environ
-    )
-    try:
-        if in_cluster:
-            cfg = client.Configuration()
-            config.load_incluster_config(client_configuration=cfg)
-            cfg.retries = 0
-            return client.ApiClient(cfg), "in-cluster", cfg.host
-        cfg = client.Configuration()
-        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
-        cfg.retries = 0  # retries are ours: bounded, with Retry-After
-        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        name = context or (active or {}).get("name")
-        return client.ApiClient(cfg), name, cfg.host
-    except ConfigException as exc:
-        raise ClusterError(f"cannot use the kubeconfig: {str(exc).splitlines()[0]}") from None
-    except (OSError, ValueError, TypeError) as exc:
-        raise ClusterError(f"cannot load the kubeconfig: {exc}") from None
+Job = tuple[Resource, str | None]
 
 
 def collect(
@@ -205,84 +127,125 @@ def collect(
     *,
     api: Any = None,
     progress: Callable[[str], None] | None = None,
+    limits: Limits | None = None,
 ) -> Collection:
-    """Read what the analysis needs. Raises ClusterError only when nothing can be read."""
-    from kubernetes.client.exceptions import ApiException
-
+    """Read what the analysis needs, within `limits`. Raises ClusterError when nothing
+    can be read, or the whole read overran its deadline (DeadlineExceeded)."""
+    clock = ReadClock(limits or Limits())
     start = time.monotonic()
     out = Collection()
     if api is None:
-        api, out.context, out.server = make_client(kubeconfig, context)
-    client = _Client(api)
-    try:
-        groups = _discover(client)
-    except ApiException as exc:
-        raise _fatal(exc, out.server) from None
+        api, out.context, out.server = make_client(kubeconfig, context, clock)
+    client = GetClient(api, clock, out.server)
+    groups = _discover(client)
     say = progress or (lambda _msg: None)
     say("reading namespaces, nodes and DaemonSets")
-    first = [NAMESPACES, NODES, DAEMONSETS]
-    lists: list[tuple[Resource, str | None]] = [(r, None) for r in first]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for items, gaps in pool.map(lambda rn: _list_all(client, *rn), lists):
-            out.objects += items
-            out.gaps.update(gaps)
-        namespaces = _namespaces_to_read(scope, out.objects)
-        extended = _extended_resources(client, groups)
-        jobs: list[tuple[Resource, str | None]] = []
-        for r in (*SCOPED, *extended):
-            if not r.namespaced or namespaces is None:
-                jobs.append((r, None))
-            else:
-                jobs += [(r, ns) for ns in sorted(namespaces)]
-        say(f"reading {len(jobs)} lists")
-        for items, gaps in pool.map(lambda rn: _list_all(client, *rn), jobs):
-            out.objects += items
-            out.gaps.update(gaps)
+        try:
+            _read(pool, client, [(r, None) for r in (NAMESPACES, NODES, DAEMONSETS)], out, scope)
+            namespaces = _namespaces_to_read(scope, out.objects)
+            extended = _extended_resources(client, groups, out.gaps)
+            jobs: list[Job] = []
+            for r in (*SCOPED, *extended):
+                if not r.namespaced or namespaces is None:
+                    jobs.append((r, None))
+                else:
+                    jobs += [(r, ns) for ns in sorted(namespaces)]
+            say(f"reading {len(jobs)} lists")
+            _read(pool, client, jobs, out, scope)
+        except BaseException:
+            # Queued lists would each only find the deadline gone or the server lost.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     out.requests = client.requests
     out.seconds = time.monotonic() - start
     return out
 
 
-def _fatal(exc: Any, server: str | None) -> ClusterError:
-    where = f" at {server}" if server else ""
-    if exc.status == 401:
-        return ClusterError(
-            f"the API server{where} rejected the credentials (401 Unauthorized): the token "
-            "may have expired; refresh it (e.g. run any kubectl command) and retry"
-        )
-    if exc.status == 0:
-        return ClusterError(f"cannot reach the API server{where}: {_reason(exc)}")
-    return ClusterError(f"the API server{where} answered {exc.status}: {_status_message(exc)}")
+def _read(
+    pool: ThreadPoolExecutor, client: GetClient, jobs: list[Job], out: Collection, scope: Scope
+) -> None:
+    """Run the lists into `out`. RBAC often grants namespaces, not the cluster: a
+    namespaced list refused cluster-wide is read again per namespace."""
+    again: list[Job] = []
+    listed_all = pool.map(lambda job: _list_all(client, *job), jobs)
+    for (resource, ns), listed in zip(jobs, listed_all, strict=True):
+        if listed.forbidden and ns is None and resource.namespaced:
+            names = _fallback_namespaces(scope, out.objects)
+            if names:
+                again += [(resource, name) for name in sorted(names)]
+                continue
+        out.objects += listed.items
+        if listed.gap is not None:
+            out.gaps[(resource.plural, ns)] = listed.gap
+    if again:
+        _read(pool, client, again, out, scope)
 
 
-def _discover(client: _Client) -> dict[str, str]:
+def _fallback_namespaces(scope: Scope, objects: Iterable[dict[str, Any]]) -> set[str]:
+    """The namespaces the question needs; for a whole-cluster question, every Namespace
+    read so far (results arrive in job order, and namespaces are listed first)."""
+    if scope.namespaces is not None:
+        return set(scope.namespaces) | _ALWAYS
+    found = set()
+    for obj in objects:
+        name = (obj.get("metadata") or {}).get("name")
+        if obj.get("kind") == "Namespace" and isinstance(name, str):
+            found.add(name)
+    return found
+
+
+def _discover(client: GetClient) -> dict[str, str]:
     """group -> preferred version, from /apis (a 404 means a very old server)."""
-    data = client.get("/apis")
+    try:
+        data = client.get("/apis")
+    except RequestFailed as exc:
+        if exc.status == 404:
+            return {}
+        where = f" at {client.server}" if client.server else ""
+        raise ClusterError(f"cannot discover the API server's resources{where}: {exc}") from None
+    groups = data.get("groups")
+    if not isinstance(groups, list):
+        raise ClusterError("cannot discover the API server's resources: GET /apis has no groups")
     out = {}
-    for g in data.get("groups") or []:
-        preferred = (g.get("preferredVersion") or {}).get("version")
-        if isinstance(g.get("name"), str) and isinstance(preferred, str):
-            out[g["name"]] = preferred
+    for g in groups:
+        if not isinstance(g, dict):
+            continue
+        preferred = g.get("preferredVersion")
+        version = preferred.get("version") if isinstance(preferred, dict) else None
+        if isinstance(g.get("name"), str) and isinstance(version, str):
+            out[g["name"]] = version
     return out
 
 
-def _extended_resources(client: _Client, groups: dict[str, str]) -> list[Resource]:
-    from kubernetes.client.exceptions import ApiException
-
+def _extended_resources(client: GetClient, groups: dict[str, str], gaps: Gaps) -> list[Resource]:
+    """The policy kinds of other families this server serves. A group it announces but
+    will not describe is a gap: its policies might deny anything."""
     wanted = {g for g, _ in EXTENDED_KINDS}
     out: list[Resource] = []
     for group in sorted(g for g in groups if g in wanted):
         version = groups[group]
         try:
             data = client.get(f"/apis/{group}/{version}")
-        except ApiException:
-            continue  # a group that vanished or is forbidden to discover: nothing to list
-        for res in data.get("resources") or []:
-            kind, name = res.get("kind"), res.get("name", "")
+        except RequestFailed as exc:
+            if exc.status != 404:  # 404: the group vanished since /apis
+                gaps[(group, None)] = str(exc)
+            continue
+        resources = data.get("resources")
+        if not isinstance(resources, list):
+            gaps[(group, None)] = f"GET /apis/{group}/{version}: the answer lists no resources"
+            continue
+        for res in resources:
+            if not isinstance(res, dict):
+                continue
+            kind, name, verbs = res.get("kind"), res.get("name"), res.get("verbs")
             if (
                 (group, kind) in EXTENDED_KINDS
+                and isinstance(kind, str)
+                and isinstance(name, str)
                 and "/" not in name
-                and "list" in (res.get("verbs") or [])
+                and isinstance(verbs, list)
+                and "list" in verbs
             ):
                 out.append(Resource(name, kind, group, version, bool(res.get("namespaced"))))
     return out
@@ -291,7 +254,7 @@ def _extended_resources(client: _Client, groups: dict[str, str]) -> list[Resourc
 def _namespaces_to_read(scope: Scope, objects: Iterable[dict[str, Any]]) -> set[str] | None:
     if scope.namespaces is None:
         return None
-    wanted = set(scope.namespaces) | {"kube-system", "default"}
+    wanted = set(scope.namespaces) | _ALWAYS
     # The network plugin's agents may live elsewhere (calico-system, cilium): read them too.
     for obj in objects:
         if obj.get("kind") == "DaemonSet":
@@ -301,19 +264,15 @@ def _namespaces_to_read(scope: Scope, objects: Iterable[dict[str, Any]]) -> set[
     return wanted
 
 
-Gaps = dict[tuple[str, str | None], str]
-
-
-def _list_all(
-    client: _Client, resource: Resource, namespace: str | None
-) -> tuple[list[dict[str, Any]], Gaps]:
-    """Every page of one list. A 403 (or a fault that outlived the retries) is a gap
-    the analysis reports as unknown; a 404 an absent kind; a 410 a restart."""
-    from kubernetes.client.exceptions import ApiException
-
+def _list_all(client: GetClient, resource: Resource, namespace: str | None) -> _Listed:
+    """Every page of one list. A 403, an answer that outlived the retries or endless
+    pagination is a gap the analysis reports as unknown (partial items are dropped: a
+    gap means the list is unknown); a 404 an absent kind; a 410 a restart."""
     path = resource.path(namespace)
+    max_pages = client.clock.limits.max_pages
     items: list[dict[str, Any]] = []
     token: str | None = None
+    seen: set[str] = set()
     restarts = 0
     while True:
         query = {"limit": str(_PAGE)}
@@ -321,28 +280,34 @@ def _list_all(
             query["continue"] = token
         try:
             page = client.get(path, query)
-        except ApiException as exc:
-            key = (resource.plural, namespace)
+        except RequestFailed as exc:
             if exc.status == 403:
-                return [], {key: f"forbidden: {_status_message(exc)}"}
+                return _Listed([], f"forbidden: {exc.why}", forbidden=True)
             if exc.status == 404:
-                return [], {}
+                return _Listed([])
             if exc.status == 410 and token and restarts < 2:
                 # The continue token expired mid-list: start over for a consistent list.
-                items, token, restarts = [], None, restarts + 1
+                items, token, seen, restarts = [], None, set(), restarts + 1
                 continue
-            if exc.status in (0, 401):
-                raise _fatal(exc, None) from None
-            return [], {
-                key: f"failed after {_ATTEMPTS} attempts: {exc.status} {_status_message(exc)}"
-            }
-        for item in page.get("items") or []:
+            return _Listed([], str(exc))
+        raw = page.get("items")
+        if raw is not None and not isinstance(raw, list):
+            return _Listed([], f"GET {path}: the answer's items are not a list")
+        for item in raw or []:
             if isinstance(item, dict):
                 # List items come without kind/apiVersion; the parser needs them.
                 items.append({"apiVersion": resource.api_version, "kind": resource.kind, **item})
-        token = (page.get("metadata") or {}).get("continue") or None
-        if not token:
-            return items, {}
+        meta = page.get("metadata")
+        token = meta.get("continue") if isinstance(meta, dict) else None
+        if not token or not isinstance(token, str):
+            return _Listed(items)
+        if token in seen:
+            why = "the server sent the same continue token twice (pagination would loop)"
+            return _Listed([], f"GET {path}: {why}, stopped after {len(seen) + 1} pages")
+        seen.add(token)
+        if len(seen) >= max_pages:
+            why = f"still more pages after {max_pages}, the limit per list; stopped"
+            return _Listed([], f"GET {path}: {why}")
 
 
 # --- what a snapshot may keep -------------------------------------------------------

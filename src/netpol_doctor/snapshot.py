@@ -73,6 +73,8 @@ class Snapshot:
     unknown_kinds: Counter[str] = field(default_factory=Counter)
     #: (resource, namespace or None for all) that could not be read (HTTP 403 live).
     unreadable: set[tuple[str, str | None]] = field(default_factory=set)
+    #: why each of `unreadable` could not be read (a 403, a server that kept failing)
+    unreadable_why: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
     # -- indexes, built on first use ---------------------------------------------
 
@@ -112,6 +114,10 @@ class Snapshot:
 
     def is_unreadable(self, resource: str, namespace: str | None) -> bool:
         return (resource, None) in self.unreadable or (resource, namespace) in self.unreadable
+
+    def unreadable_reason(self, resource: str, namespace: str | None) -> str:
+        why = self.unreadable_why.get((resource, namespace))
+        return why or self.unreadable_why.get((resource, None)) or "not readable"
 
     def unreadable_extended(self, namespaces: set[str]) -> list[ObjectRef]:
         """Policy lists of other families that could not be read, and could apply."""
@@ -544,7 +550,7 @@ def build_snapshot(
     """
     snap = Snapshot()
     all_gaps = dict(gaps or {})
-    input_gaps: set[tuple[str, str | None]] = set()
+    input_gaps: dict[tuple[str, str | None], str] = {}
     seen: dict[tuple[str, str | None, str], ObjectRef] = {}
     objects: dict[tuple[str, str | None, str], Any] = {}
     for item in items:
@@ -552,7 +558,7 @@ def build_snapshot(
             snap.problems.append(item)
             continue
         if isinstance(item, InputGap):  # its input-unreadable problem says why
-            input_gaps.add((item.resource, item.namespace))
+            input_gaps.setdefault((item.resource, item.namespace), item.reason)
             continue
         doc, origin = item
         if (
@@ -568,7 +574,7 @@ def build_snapshot(
             why = "an object is nested too deeply to read; it is skipped"
             for it in _unreadable(origin.file or "?", why, _kind_hint(doc), origin):
                 if isinstance(it, InputGap):
-                    input_gaps.add((it.resource, it.namespace))
+                    input_gaps.setdefault((it.resource, it.namespace), it.reason)
                 elif isinstance(it, Finding):
                     snap.problems.append(it)
             continue
@@ -595,7 +601,8 @@ def build_snapshot(
         objects[key] = result.obj
         snap.kinds[result.kind] += 1
     _assemble(snap, list(objects.values()))
-    snap.unreadable = set(all_gaps) | input_gaps
+    snap.unreadable = set(all_gaps) | set(input_gaps)
+    snap.unreadable_why = {**input_gaps, **all_gaps}
     snap.problems[:0] = gap_findings(all_gaps)
     return snap
 

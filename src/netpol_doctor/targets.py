@@ -226,7 +226,8 @@ def _service_endpoints(snapshot: Snapshot, svc: Service) -> list[Endpoint]:
 
 def _not_found(snapshot: Snapshot, ns: str, name: str) -> str:
     if snapshot.is_unreadable("pods", ns):
-        return f"no pod {ns}/{name} could be found: listing pods in {ns} was not allowed (403)"
+        why = snapshot.unreadable_reason("pods", ns)
+        return f"no pod {ns}/{name} could be found: the pods of {ns} could not be read ({why})"
     pods = snapshot.pods_by_namespace.get(ns, [])
     close = sorted(p.name for p in pods if p.name.startswith(name) or name in p.name)[:5]
     if close:
