@@ -6,6 +6,7 @@ The only module that knows about terminals, flags and exit codes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from enum import IntEnum
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -49,6 +51,7 @@ from .render.text import (
 )
 from .snapshot import Snapshot, load_snapshot, save_compact
 from .targets import resolve
+from .validation import valid_port_name
 
 __all__ = ["ExitCode", "main"]
 
@@ -172,13 +175,58 @@ def _use_color(color: bool | None) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+_PORT_WORDS = (
+    "a port number 1-65535 or a port name (1-15 of a-z, 0-9 and '-', with a letter, "
+    "no '-' at either end or twice in a row)"
+)
+
+
+def _shown(text: str) -> str:
+    # A pasted 5,000-digit number or a whole file should not become a 5,000-column error.
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _port_number(text: str) -> int | None:
+    """`text` as a port number 1-65535; None when it is not ASCII digits at all."""
+    if not (text.isascii() and text.isdigit()):
+        return None  # "²".isdigit() is true, and int() would refuse it
+    digits = text.lstrip("0")
+    # int() refuses more than 4,300 digits: look at the length first.
+    if len(digits) > 5 or not 1 <= int(digits or "0") <= 65535:
+        raise click.BadParameter(f"{_shown(text)} is out of range 1-65535")
+    return int(digits)
+
+
 def _parse_port(value: str) -> int | str:
-    if value.isdigit():
-        number = int(value)
-        if not 1 <= number <= 65535:
-            raise click.BadParameter(f"{number} is out of range 1-65535")
+    """A number, or a name as Kubernetes' IsValidPortName accepts it (what a
+    containerPort may be called), so a typo or a shell fragment is not looked up."""
+    number = _port_number(value)
+    if number is not None:
         return number
+    if not valid_port_name(value):
+        raise click.BadParameter(f"{_shown(value)} is not {_PORT_WORDS}")
     return value
+
+
+class _PortType(click.ParamType):  # type: ignore[type-arg]
+    """--port: a number or (names=True) a port name; the error names the option."""
+
+    def __init__(self, names: bool) -> None:
+        self.names = names
+        self.name = "port" if names else "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        try:
+            if self.names:
+                return _parse_port(value)
+            number = _port_number(value)
+            if number is None:
+                raise click.BadParameter(f"{_shown(value)} is not a port number 1-65535")
+            return number
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
 
 
 def _protocol(value: str) -> Protocol:
@@ -188,7 +236,27 @@ def _protocol(value: str) -> Protocol:
         raise click.BadParameter(f"{value!r}: use TCP, UDP, SCTP or ICMP") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _ReaderGone(Exception):
+    """stdout's reader left (`| head -1`)."""
+
+
+class _Commands(click.Group):
+    # click turns EPIPE into exit 1 before main() sees it, and 1 means "denied".
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:  # --help and --version print while the arguments are parsed
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError as exc:
+            raise _ReaderGone from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _ReaderGone from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netpol-doctor")
 def cli() -> None:
     """Explain why Kubernetes NetworkPolicy blocks (or allows) traffic. Read-only."""
@@ -200,6 +268,7 @@ def cli() -> None:
 @click.option(
     "--port",
     "-p",
+    type=_PortType(names=True),
     default=None,
     help="Destination port: a number or a port name (not needed for `dns`, `apiserver`).",
 )
@@ -226,7 +295,7 @@ def cli() -> None:
 def diagnose_cmd(
     source: str,
     destination: str,
-    port: str | None,
+    port: int | str | None,
     protocol: str,
     symptom: str | None,
     namespace: str,
@@ -253,7 +322,7 @@ def diagnose_cmd(
         snapshot,
         source,
         destination,
-        _parse_port(port) if port is not None else None,
+        port,
         _protocol(protocol),
         namespace=namespace,
         cni=_cni(snapshot, cni),
@@ -304,7 +373,7 @@ def pod_cmd(
 
 @cli.command("matrix")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
-@click.option("--port", "-p", type=click.IntRange(1, 65535), default=None)
+@click.option("--port", "-p", type=_PortType(names=False), default=None)
 @click.option("--protocol", default="TCP", show_default=True)
 @click.option(
     "--all-ports",
@@ -507,7 +576,12 @@ def verify_cmd(
 @click.option("--after", "after", required=True, help="Snapshot path, or git:REV:path.")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
 @click.option(
-    "--port", "-p", "ports", multiple=True, help="PORT or PROTO/PORT; default: all ports."
+    "--port",
+    "-p",
+    "ports",
+    multiple=True,
+    callback=lambda _ctx, _param, values: [_port_spec(v) for v in values],
+    help="PORT or PROTO/PORT; default: all ports.",
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
 @click.option("--cni", type=click.Choice([p.name for p in KNOWN_CNIS]), default=None)
@@ -515,15 +589,14 @@ def diff_cmd(
     before: str,
     after: str,
     namespaces: tuple[str, ...],
-    ports: tuple[str, ...],
+    ports: list[tuple[Protocol, int]],
     output: str,
     cni: str | None,
 ) -> None:
     """Which pod pairs and ports changed verdict between two snapshots, and which
     object change caused each (biggest blast radius first). Exit 1 if any changed."""
     a, b = load_revision(before), load_revision(after)
-    wanted = [_port_spec(p) for p in ports]
-    result = diff_snapshots(a, b, namespaces, wanted, _cni(b, cni))
+    result = diff_snapshots(a, b, namespaces, ports, _cni(b, cni))
     if output == "json":
         click.echo(json.dumps(diff_dict(result), indent=2))
     else:
@@ -534,9 +607,10 @@ def diff_cmd(
 
 def _port_spec(text: str) -> tuple[Protocol, int]:
     proto, _, number = text.rpartition("/")
-    if not number.isdigit() or not 1 <= int(number) <= 65535:
-        raise click.BadParameter(f"{text!r}: write PORT or PROTO/PORT")
-    return (_protocol(proto) if proto else Protocol.TCP), int(number)
+    port = _port_number(number)
+    if port is None:
+        raise click.BadParameter(f"{_shown(text)}: write PORT or PROTO/PORT (PORT 1-65535)")
+    return (_protocol(proto) if proto else Protocol.TCP), port
 
 
 @cli.group("snapshot")
@@ -544,8 +618,19 @@ def snapshot_group() -> None:
     """Save what a live read sees, for offline analysis and sharing."""
 
 
+def _writable_directory(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Refuse a DIRECTORY that cannot be created before reading the whole cluster."""
+    path = Path(value).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise click.BadParameter(f"{value}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{value}: {existing} is not writable")
+    return value
+
+
 @snapshot_group.command("save")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directory", type=click.Path(file_okay=False), callback=_writable_directory)
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
 @click.option("--context", default=None)
@@ -602,12 +687,65 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return ExitCode.USAGE
+    except click.BadParameter as exc:
+        # The value was given, just wrong: one line; the usage block would bury it.
+        click.echo(f"netpol-doctor: {exc.format_message()}", err=True)
+        return ExitCode.USAGE
     except click.ClickException as exc:
         exc.show()
         return ExitCode.USAGE
     except NetpolDoctorError as exc:
         click.echo(f"netpol-doctor: {exc}", err=True)
         return ExitCode.USAGE
-    except BrokenPipeError:
-        return ExitCode.ALLOWED
+    except _ReaderGone:
+        # Quiet, as other tools. Python would flush the rest at exit and print
+        # "Exception ignored": send it nowhere.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        return _output_error(exc)
     return ExitCode.ALLOWED
+
+
+#: what a shell reports for a command killed by SIGPIPE (128 + 13), as `yes | head -1`
+EXIT_BROKEN_PIPE = 141
+
+
+def _output_error(exc: OSError) -> int:
+    """An OSError that reached the top: output (a full disk, a closed pipe, a path
+    that cannot be created), since input problems are findings, not exceptions."""
+    why = exc.strerror or str(exc)
+    if exc.filename is not None:
+        where = os.fsdecode(exc.filename)
+    elif _raised_by_our_output(exc):
+        where = f"cannot write standard output ({_stdout_path()})"
+    else:
+        where = "cannot write output"
+    with contextlib.suppress(OSError):  # stderr gone too: the exit code is what is left
+        click.echo(f"netpol-doctor: {where}: {why}", err=True)
+    return ExitCode.USAGE
+
+
+def _raised_by_our_output(exc: BaseException) -> bool:
+    """Whether the write that failed was this module's own printing (click.echo or a
+    streamed chunk) rather than a file the library was writing."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "click.utils")
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a real file descriptor (a test harness): nothing to flush at exit
+
+
+def _stdout_path() -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")
+    except (OSError, ValueError):
+        return "a pipe or file"
