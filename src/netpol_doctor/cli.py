@@ -25,7 +25,7 @@ from .diagnose import Symptom, diagnose
 from .diff import diff_snapshots, load_revision
 from .engine import Verdict
 from .errors import NetpolDoctorError
-from .findings import Severity
+from .findings import Finding, Severity
 from .lint import RULES, LintOptions, lint
 from .live import Collection, Scope, save, to_snapshot
 from .matrix import compute_matrix, compute_port_sweep
@@ -162,10 +162,13 @@ def _cni(snapshot: Snapshot, name: str | None) -> CniInfo:
     return CniInfo(profile_named(name), forced=True)
 
 
-def _report_problems(snapshot: Snapshot) -> None:
+def _report_problems(snapshot: Snapshot) -> list[Finding]:
+    """Input problems go to stderr whatever the output format (JSON carries them too),
+    so a broken input is never silent; returns them."""
     shown = [f for f in snapshot.problems if f.severity is not Severity.INFO]
     if shown:
         click.echo(render_problems(shown), err=True, nl=False)
+    return shown
 
 
 def _use_color(color: bool | None) -> bool:
@@ -328,13 +331,12 @@ def diagnose_cmd(
         cni=_cni(snapshot, cni),
         symptom=Symptom(symptom) if symptom else None,
     )
-    problems = [f for f in snapshot.problems if f.severity is not Severity.INFO]
+    problems = _report_problems(snapshot)
     if output == "json":
         click.echo(json.dumps(diagnosis_dict(diag, problems), indent=2))
     elif output == "markdown":
         click.echo(render_diagnosis_markdown(diag, problems), nl=False)
     else:
-        _report_problems(snapshot)
         use = _use_color(color)
         click.echo(render_diagnosis(diag, use), nl=False, color=use)
     raise SystemExit(_VERDICT_EXIT[diag.verdict])
@@ -363,10 +365,10 @@ def pod_cmd(
     views = [pod_view(snapshot, m.endpoint.pod) for m in target.members if m.endpoint.pod]
     if not views:
         raise NetpolDoctorError(f"{pod} is not a pod")
+    _report_problems(snapshot)
     if output == "json":
         click.echo(json.dumps([pod_dict(v) for v in views], indent=2))
         return
-    _report_problems(snapshot)
     use = _use_color(color)
     click.echo("\n".join(render_pod(v, use) for v in views), nl=False, color=use)
 
@@ -404,29 +406,29 @@ def matrix_cmd(
     """The allowed/denied table for every pod pair in scope, on one port (or all)."""
     if port is None and not all_ports:
         raise click.UsageError("give --port P, or --all-ports")
+    if all_ports and output == "csv":
+        raise click.UsageError("--all-ports prints json, text or summary")
+    proto = _protocol(protocol)
     scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
     snapshot = _load(snapshots, kubeconfig, context, scope)
+    problems = [finding_dict(f) for f in _report_problems(snapshot)]
     if all_ports:
         sw = compute_port_sweep(snapshot, namespaces, _cni(snapshot, cni))
         if output == "json":
-            for chunk in iter_sweep_json(sw):
+            for chunk in iter_sweep_json(sw, problems):
                 sys.stdout.write(chunk)
             sys.stdout.flush()
             return
-        if output == "csv":
-            raise click.UsageError("--all-ports prints json, text or summary")
-        _report_problems(snapshot)
         click.echo(render_sweep_summary(sw), nl=False)
         return
     assert port is not None
-    m = compute_matrix(snapshot, port, _protocol(protocol), namespaces, _cni(snapshot, cni))
+    m = compute_matrix(snapshot, port, proto, namespaces, _cni(snapshot, cni))
     if output in ("json", "csv"):
-        chunks = iter_json(m) if output == "json" else iter_csv(m)
+        chunks = iter_json(m, problems) if output == "json" else iter_csv(m)
         for chunk in chunks:
             sys.stdout.write(chunk)
         sys.stdout.flush()
         return
-    _report_problems(snapshot)
     if output == "summary" or len(m.pods) > _GRID_LIMIT:
         click.echo(render_summary(m), nl=False)
         return
@@ -510,6 +512,9 @@ def lint_cmd(
     findings = lint(snapshot, options)
     shared = {"policy-invalid", "policy-warning"}  # lint reports these itself
     problems = [p for p in snapshot.problems if p.id not in shared]
+    shown = [p for p in problems if p.severity is not Severity.INFO]
+    if shown:  # on stderr whatever the format: exit 2 with nothing said helps nobody
+        click.echo(render_problems(shown), err=True, nl=False)
     if output == "sarif":
         click.echo(render_sarif(findings, RULES, base_dir=os.getcwd()))
     elif output == "json":
@@ -522,9 +527,6 @@ def lint_cmd(
         }
         click.echo(json.dumps(data, indent=2))
     else:
-        shown = [p for p in problems if p.severity is not Severity.INFO]
-        if shown:
-            click.echo(render_problems(shown), err=True, nl=False)
         click.echo(render_lint(findings), nl=False)
     if any(p.severity is Severity.ERROR for p in problems):
         raise SystemExit(ExitCode.USAGE)
@@ -560,11 +562,11 @@ def verify_cmd(
     """
     contract = load_contract(contract_path)
     snapshot = _load(snapshots, kubeconfig, context)
+    _report_problems(snapshot)
     results = verify(snapshot, contract, _cni(snapshot, cni))
     if output == "json":
         click.echo(json.dumps(contract_dict(results), indent=2))
     else:
-        _report_problems(snapshot)
         use = _use_color(color)
         click.echo(render_contract(results, use), nl=False, color=use)
     if any(not r.ok for r in results):
@@ -597,10 +599,19 @@ def diff_cmd(
     object change caused each (biggest blast radius first). Exit 1 if any changed."""
     a, b = load_revision(before), load_revision(after)
     result = diff_snapshots(a, b, namespaces, ports, _cni(b, cni))
+    for side, spec, problems in (
+        ("before", before, result.problems_before),
+        ("after", after, result.problems_after),
+    ):
+        if problems:
+            click.echo(f"--{side} {spec}:", err=True)
+            click.echo(render_problems(problems), err=True, nl=False)
     if output == "json":
         click.echo(json.dumps(diff_dict(result), indent=2))
     else:
         click.echo(render_diff(result), nl=False)
+    if result.unread_sides:
+        raise SystemExit(ExitCode.USAGE)  # "nothing changed" cannot be claimed
     if result.changes:
         raise SystemExit(ExitCode.DENIED)
 
