@@ -161,6 +161,9 @@ def test_diff_of_readable_inputs_is_complete() -> None:
         (("matrix", "--all-ports", "-o", "json"), 0),
         (("pod", "shop/db-0", "-o", "json"), 0),
         ((*DIAGNOSE, "--port", "9090", "-o", "json"), 1),
+        (("check", "-o", "json"), 2),
+        # a policy in the unread file could decide any flow: the contract is unproven
+        (("verify", str(EXAMPLES.parent / "contract.yaml"), "-o", "json"), 2),
     ],
 )
 def test_input_problems_reach_stderr_whatever_the_format(

@@ -25,7 +25,7 @@ from .diagnose import Symptom, diagnose
 from .diff import diff_snapshots, load_revision
 from .engine import Verdict
 from .errors import NetpolDoctorError
-from .findings import Finding, Severity
+from .findings import Finding, Severity, unread_input
 from .lint import RULES, LintOptions, lint
 from .live import Collection, Scope, save, to_snapshot
 from .matrix import compute_matrix, compute_port_sweep
@@ -452,6 +452,7 @@ def check_cmd(
     snapshot = _load(snapshots, kubeconfig, context)
     problems = snapshot.problems
     if output == "json":
+        _report_problems(snapshot)  # exit 2 with nothing on stderr would help nobody
         data: dict[str, Any] = {
             "summary": snapshot.summary(),
             "kinds": dict(sorted(snapshot.kinds.items())),
@@ -562,13 +563,19 @@ def verify_cmd(
     """
     contract = load_contract(contract_path)
     snapshot = _load(snapshots, kubeconfig, context)
-    _report_problems(snapshot)
+    problems = _report_problems(snapshot)
     results = verify(snapshot, contract, _cni(snapshot, cni))
     if output == "json":
         click.echo(json.dumps(contract_dict(results), indent=2))
     else:
         use = _use_color(color)
         click.echo(render_contract(results, use), nl=False, color=use)
+    if unread_input(problems):
+        # A policy in an unread file could decide any flow: nothing is proven.
+        click.echo(
+            "netpol-doctor: part of the input was not read: the contract is unproven", err=True
+        )
+        raise SystemExit(ExitCode.USAGE)
     if any(not r.ok for r in results):
         raise SystemExit(ExitCode.DENIED)
 
@@ -728,6 +735,8 @@ def _output_error(exc: OSError) -> int:
     why = exc.strerror or str(exc)
     if exc.filename is not None:
         where = os.fsdecode(exc.filename)
+        if exc.filename2 is not None:
+            where += f" -> {os.fsdecode(exc.filename2)}"
     elif _raised_by_our_output(exc):
         where = f"cannot write standard output ({_stdout_path()})"
     else:

@@ -23,7 +23,7 @@ import numpy as np
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import Decision, Semantics, Verdict
 from .errors import NetpolDoctorError
-from .findings import Finding, Severity
+from .findings import Finding, Severity, unread_input
 from .layers import evaluate_flow
 from .matrix import CODES, all_ports, compute_matrix
 from .model import NetworkPolicy, ObjectRef, Pod, Protocol
@@ -58,11 +58,6 @@ class Change:
     after_decision: Decision
 
 
-#: problems that mean part of a side was not read at all: a verdict that changed
-#: there cannot be seen, so "no change" cannot be claimed
-_UNREAD = frozenset({"input-unreadable", "input-malformed", "input-invalid"})
-
-
 @dataclass
 class DiffResult:
     changes: list[Change] = field(default_factory=list)
@@ -82,7 +77,7 @@ class DiffResult:
         return [
             side
             for side, problems in (("before", self.problems_before), ("after", self.problems_after))
-            if any(p.id in _UNREAD and p.severity is Severity.ERROR for p in problems)
+            if unread_input(problems)
         ]
 
 
