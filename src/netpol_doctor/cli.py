@@ -61,6 +61,9 @@ class ExitCode(IntEnum):
     DENIED = 1
     USAGE = 2
     UNKNOWN = 3
+    #: stdout's reader left (`| head -1`): what a shell reports for a command killed
+    #: by SIGPIPE (128 + 13), as other tools are
+    BROKEN_PIPE = 141
 
 
 _GRID_LIMIT = 120
@@ -240,7 +243,7 @@ def _protocol(value: str) -> Protocol:
 
 
 class _ReaderGone(Exception):
-    """stdout's reader left (`| head -1`)."""
+    """stdout's reader left (`| head -1`): not an error, nothing to say."""
 
 
 class _Commands(click.Group):
@@ -375,7 +378,9 @@ def pod_cmd(
 
 @cli.command("matrix")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
-@click.option("--port", "-p", type=_PortType(names=False), default=None)
+@click.option(
+    "--port", "-p", type=_PortType(names=False), default=None, help="Destination port, 1-65535."
+)
 @click.option("--protocol", default="TCP", show_default=True)
 @click.option(
     "--all-ports",
@@ -719,14 +724,10 @@ def main(argv: list[str] | None = None) -> int:
         # Quiet, as other tools. Python would flush the rest at exit and print
         # "Exception ignored": send it nowhere.
         _discard_stdout()
-        return EXIT_BROKEN_PIPE
+        return ExitCode.BROKEN_PIPE
     except OSError as exc:
         return _output_error(exc)
     return ExitCode.ALLOWED
-
-
-#: what a shell reports for a command killed by SIGPIPE (128 + 13), as `yes | head -1`
-EXIT_BROKEN_PIPE = 141
 
 
 def _output_error(exc: OSError) -> int:
