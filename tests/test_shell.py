@@ -140,8 +140,8 @@ def _hostile_cluster(tmp: Path) -> Path:
         tmp,
         [
             namespace("shop"),
-            namespace(NS),
-            pod(f"{NS}/{SRC}", "10.0.0.1", app="client"),
+            namespace(NS, owner="$(touch x)", note="a'\n;touch x"),
+            pod(f"{NS}/{SRC}", "10.0.0.1", app="client", extra="`touch x`;$(touch x)"),
             pod(f"{NS}/{ALT}", "10.0.0.3", app="alt"),
             pod("shop/api", "10.0.0.2", app="api", ports=["http:8080"]),
             policy(
@@ -213,3 +213,18 @@ def test_hostile_names_load_and_print_safe_commands(tmp_path: Path) -> None:
         for line in _printed_commands(json.loads(r.stdout)):
             seen.add(tuple(pasted(line, work)))
     assert seen == expected
+
+
+def test_text_output_commands_paste_as_intended(tmp_path: Path) -> None:
+    """What a user copies from the terminal: every line that is a command."""
+    cluster = _hostile_cluster(tmp_path)
+    work = tmp_path / "paste"
+    work.mkdir()
+    r = run("diagnose", f"{NS}/{SRC}", "shop/api", "-p", "8080", "--snapshot", str(cluster))
+    assert r.returncode == 1, r.stderr
+    commands = [line.strip() for line in r.stdout.splitlines()]
+    commands = [c for c in commands if c.startswith("kubectl ")]
+    assert len(commands) == 4, r.stdout  # label namespace, label pod, two nc probes
+    argvs = [pasted(c, work) for c in commands]
+    assert ["label", "namespace", NS, "team=blue", "--overwrite"] in argvs
+    assert ["exec", "-n", NS, ALT, "--", "nc", "-zv", "-w", "3", "10.0.0.2", "8080"] in argvs
