@@ -214,25 +214,19 @@ def _parse_port(value: str) -> int | str:
     return value
 
 
-class _PortType(click.ParamType):  # type: ignore[type-arg]
-    """--port: a number or (names=True) a port name; the error names the option."""
+def _port_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    """--port of diagnose: a number or a port name."""
+    return None if value is None else _parse_port(value)
 
-    def __init__(self, names: bool) -> None:
-        self.names = names
-        self.name = "port" if names else "number"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, int):
-            return value
-        try:
-            if self.names:
-                return _parse_port(value)
-            number = _port_number(value)
-            if number is None:
-                raise click.BadParameter(f"{_shown(value)} is not a port number 1-65535")
-            return number
-        except click.BadParameter as exc:
-            self.fail(exc.message, param, ctx)
+def _port_number_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    """--port of matrix: a number only (it computes one table per port number)."""
+    if value is None:
+        return None
+    number = _port_number(value)
+    if number is None:
+        raise click.BadParameter(f"{_shown(value)} is not a port number 1-65535")
+    return number
 
 
 def _protocol(value: str) -> Protocol:
@@ -274,7 +268,8 @@ def cli() -> None:
 @click.option(
     "--port",
     "-p",
-    type=_PortType(names=True),
+    metavar="PORT",
+    callback=_port_option,
     default=None,
     help="Destination port: a number or a port name (not needed for `dns`, `apiserver`).",
 )
@@ -379,7 +374,12 @@ def pod_cmd(
 @cli.command("matrix")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
 @click.option(
-    "--port", "-p", type=_PortType(names=False), default=None, help="Destination port, 1-65535."
+    "--port",
+    "-p",
+    metavar="NUMBER",
+    callback=_port_number_option,
+    default=None,
+    help="Destination port, 1-65535.",
 )
 @click.option("--protocol", default="TCP", show_default=True)
 @click.option(
