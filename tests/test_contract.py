@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -88,14 +90,101 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
             {"from": {"service": "a/b"}, "to": {}, "port": 80, "expect": "denied"},
             "destinations only",
         ),
+        # a wrong type is an error, never a default ("every pod", "any namespace")
+        ({"from": {"pod": 5}, "to": {}, "port": 80, "expect": "denied"}, "field from.pod: 5"),
+        ({"from": {}, "to": {"pod": "x"}, "port": 80, "expect": "denied"}, "field to.pod: 'x'"),
+        ({"from": {"pods": None}, "to": {}, "port": 80, "expect": "denied"}, "field from.pods"),
+        ({"from": {"pods": {"app": 5}}, "to": {}, "port": 80, "expect": "denied"}, "app"),
+        ({"from": {"namespace": []}, "to": {}, "port": 80, "expect": "denied"}, "empty list"),
+        ({"from": {"namespace": 5}, "to": {}, "port": 80, "expect": "denied"}, "from.namespace"),
+        ({"from": {}, "to": {"service": 5}, "port": 80, "expect": "denied"}, "to.service: 5"),
+        ({"from": {}, "to": {"ip": "nope"}, "port": 80, "expect": "denied"}, "not an IP"),
+        ({"from": {}, "to": "svc/a", "port": 80, "expect": "denied"}, "svc/namespace/name"),
+        ({"from": {}, "to": "ip/x", "port": 80, "expect": "denied"}, "not an IP"),
+        ({"from": 5, "to": {}, "port": 80, "expect": "denied"}, "field from: 5"),
+        ({"from": {}, "to": {}, "port": "80", "expect": "denied"}, "'80' is not a port"),
+        ({"from": {}, "to": {}, "port": True, "expect": "denied"}, "True is not a port"),
+        ({"from": {}, "to": {}, "port": 10**5000, "expect": "denied"}, "-bit number is not"),
+        ({"from": {}, "to": {}, "port": 80, "protocol": 6, "expect": "denied"}, "6 is not TCP"),
+        ({"from": {}, "to": {}, "port": 80, "expect": ["allowed"]}, "not ['allowed']"),
+        ({"name": ["x"], "from": {}, "to": {}, "port": 80, "expect": "denied"}, "field name"),
     ],
 )
 def test_contract_errors_name_flow_and_field(flow: dict[str, object], message: str) -> None:
     with pytest.raises(ContractError) as err:
         parse_contract({"flows": [{"name": "x", **flow}]}, "c.yaml")
     text = str(err.value)
-    assert text.startswith("c.yaml: flow 1 ('x'), field ")
+    assert text.startswith(("c.yaml: flow 1 ('x'), field ", "c.yaml: flow 1, field name"))
     assert message in text
+    assert "\n" not in text and len(text) < 300
+
+
+@pytest.mark.parametrize(
+    ("contract", "message"),
+    [
+        ({"flows": [], "extra": 1}, "unknown field extra"),
+        ({"apiVersion": "v2", "flows": []}, "apiVersion is 'v2'"),
+        ({"kind": ["x"], "flows": []}, "kind is ['x']"),
+        ({"flows": {"a": 1}}, "`flows` must be a non-empty list"),
+        (["flows"], "a contract is a mapping"),
+    ],
+)
+def test_contract_top_level_errors(contract: object, message: str) -> None:
+    with pytest.raises(ContractError, match=re.escape(message)):
+        parse_contract(contract, "c.yaml")
+
+
+_FLOW = "flows:\n  - {name: café, from: {}, to: {}, port: 80, expect: denied}\n"
+_DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (_FLOW.encode("utf-16"), None),  # UTF-16 with a byte-order mark, as Windows writes it
+        (_FLOW.encode("utf-8-sig"), None),
+        (_FLOW.encode("utf-16-le"), "NUL bytes"),
+        (_FLOW.encode("latin-1"), "not UTF-8 text (byte 0xe9"),
+        (("flows: " + "[" * _DEEP + "]" * _DEEP).encode(), "nested too deeply"),
+        (("flows: " + "{a: " * _DEEP + "1" + "}" * _DEEP).encode(), "nested too deeply"),
+        (_FLOW.replace("80", "9" * 5000).encode(), "a number at line 2 is too long"),
+        (b"flows: [\n", "not valid YAML"),
+    ],
+    ids=[
+        "utf16-bom",
+        "utf8-bom",
+        "utf16-no-bom",
+        "latin1",
+        "deep-list",
+        "deep-map",
+        "long",
+        "yaml",
+    ],
+)
+def test_contract_file_encodings_and_limits(
+    content: bytes, message: str | None, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    if message is None:
+        assert load_contract(path).flows[0].name == "café"
+        return
+    with pytest.raises(ContractError) as err:
+        load_contract(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_cli_contract_must_be_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "c.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path(os.devnull)):
+        r = run("verify", str(path), "--snapshot", str(EXAMPLES))  # would block on the FIFO
+        assert r.returncode == 2, r.stderr
+        assert (
+            r.stderr
+            == f"netpol-doctor: {path} is not a regular file: give the contract as a file\n"
+        )
 
 
 def test_cli_contract_error_is_one_sentence(tmp_path: Path) -> None:

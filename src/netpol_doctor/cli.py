@@ -6,6 +6,7 @@ The only module that knows about terminals, flags and exit codes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from enum import IntEnum
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -24,7 +26,7 @@ from .diagnose import Symptom, diagnose
 from .diff import diff_snapshots, load_revision
 from .engine import Verdict
 from .errors import NetpolDoctorError
-from .findings import Severity
+from .findings import Finding, Severity, unread_input
 from .lint import RULES, LintOptions, lint
 from .live import Collection, Limits, Scope, save, to_snapshot
 from .matrix import compute_matrix, compute_port_sweep
@@ -50,6 +52,7 @@ from .render.text import (
 )
 from .snapshot import Snapshot, load_snapshot
 from .targets import resolve
+from .validation import valid_port_name
 
 __all__ = ["ExitCode", "main"]
 
@@ -59,6 +62,9 @@ class ExitCode(IntEnum):
     DENIED = 1
     USAGE = 2
     UNKNOWN = 3
+    #: stdout's reader left (`| head -1`): what a shell reports for a command killed
+    #: by SIGPIPE (128 + 13), as other tools are
+    BROKEN_PIPE = 141
 
 
 _GRID_LIMIT = 120
@@ -204,10 +210,13 @@ def _cni(snapshot: Snapshot, name: str | None) -> CniInfo:
     return CniInfo(profile_named(name), forced=True)
 
 
-def _report_problems(snapshot: Snapshot) -> None:
+def _report_problems(snapshot: Snapshot) -> list[Finding]:
+    """Input problems go to stderr whatever the output format (JSON carries them too),
+    so a broken input is never silent; returns them."""
     shown = [f for f in snapshot.problems if f.severity is not Severity.INFO]
     if shown:
         click.echo(render_problems(shown), err=True, nl=False)
+    return shown
 
 
 def _use_color(color: bool | None) -> bool:
@@ -217,13 +226,52 @@ def _use_color(color: bool | None) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+_PORT_WORDS = (
+    "a port number 1-65535 or a port name (1-15 of a-z, 0-9 and '-', with a letter, "
+    "no '-' at either end or twice in a row)"
+)
+
+
+def _shown(text: str) -> str:
+    # A pasted 5,000-digit number or a whole file should not become a 5,000-column error.
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _port_number(text: str) -> int | None:
+    """`text` as a port number 1-65535; None when it is not ASCII digits at all."""
+    if not (text.isascii() and text.isdigit()):
+        return None  # "²".isdigit() is true, and int() would refuse it
+    digits = text.lstrip("0")
+    # int() refuses more than 4,300 digits: look at the length first.
+    if len(digits) > 5 or not 1 <= int(digits or "0") <= 65535:
+        raise click.BadParameter(f"{_shown(text)} is out of range 1-65535")
+    return int(digits)
+
+
 def _parse_port(value: str) -> int | str:
-    if value.isdigit():
-        number = int(value)
-        if not 1 <= number <= 65535:
-            raise click.BadParameter(f"{number} is out of range 1-65535")
+    """A number, or a name as Kubernetes' IsValidPortName accepts it (what a
+    containerPort may be called), so a typo or a shell fragment is not looked up."""
+    number = _port_number(value)
+    if number is not None:
         return number
+    if not valid_port_name(value):
+        raise click.BadParameter(f"{_shown(value)} is not {_PORT_WORDS}")
     return value
+
+
+def _port_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    """--port of diagnose: a number or a port name."""
+    return None if value is None else _parse_port(value)
+
+
+def _port_number_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    """--port of matrix: a number only (it computes one table per port number)."""
+    if value is None:
+        return None
+    number = _port_number(value)
+    if number is None:
+        raise click.BadParameter(f"{_shown(value)} is not a port number 1-65535")
+    return number
 
 
 def _protocol(value: str) -> Protocol:
@@ -233,7 +281,27 @@ def _protocol(value: str) -> Protocol:
         raise click.BadParameter(f"{value!r}: use TCP, UDP, SCTP or ICMP") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _ReaderGone(Exception):
+    """stdout's reader left (`| head -1`): not an error, nothing to say."""
+
+
+class _Commands(click.Group):
+    # click turns EPIPE into exit 1 before main() sees it, and 1 means "denied".
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:  # --help and --version print while the arguments are parsed
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError as exc:
+            raise _ReaderGone from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _ReaderGone from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netpol-doctor")
 def cli() -> None:
     """Explain why Kubernetes NetworkPolicy blocks (or allows) traffic. Read-only."""
@@ -245,6 +313,8 @@ def cli() -> None:
 @click.option(
     "--port",
     "-p",
+    metavar="PORT",
+    callback=_port_option,
     default=None,
     help="Destination port: a number or a port name (not needed for `dns`, `apiserver`).",
 )
@@ -271,7 +341,7 @@ def cli() -> None:
 def diagnose_cmd(
     source: str,
     destination: str,
-    port: str | None,
+    port: int | str | None,
     protocol: str,
     symptom: str | None,
     namespace: str,
@@ -298,19 +368,18 @@ def diagnose_cmd(
         snapshot,
         source,
         destination,
-        _parse_port(port) if port is not None else None,
+        port,
         _protocol(protocol),
         namespace=namespace,
         cni=_cni(snapshot, cni),
         symptom=Symptom(symptom) if symptom else None,
     )
-    problems = [f for f in snapshot.problems if f.severity is not Severity.INFO]
+    problems = _report_problems(snapshot)
     if output == "json":
         click.echo(json.dumps(diagnosis_dict(diag, problems), indent=2))
     elif output == "markdown":
         click.echo(render_diagnosis_markdown(diag, problems), nl=False)
     else:
-        _report_problems(snapshot)
         use = _use_color(color)
         click.echo(render_diagnosis(diag, use), nl=False, color=use)
     raise SystemExit(_VERDICT_EXIT[diag.verdict])
@@ -339,17 +408,24 @@ def pod_cmd(
     views = [pod_view(snapshot, m.endpoint.pod) for m in target.members if m.endpoint.pod]
     if not views:
         raise NetpolDoctorError(f"{pod} is not a pod")
+    _report_problems(snapshot)
     if output == "json":
         click.echo(json.dumps([pod_dict(v) for v in views], indent=2))
         return
-    _report_problems(snapshot)
     use = _use_color(color)
     click.echo("\n".join(render_pod(v, use) for v in views), nl=False, color=use)
 
 
 @cli.command("matrix")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
-@click.option("--port", "-p", type=click.IntRange(1, 65535), default=None)
+@click.option(
+    "--port",
+    "-p",
+    metavar="NUMBER",
+    callback=_port_number_option,
+    default=None,
+    help="Destination port, 1-65535.",
+)
 @click.option("--protocol", default="TCP", show_default=True)
 @click.option(
     "--all-ports",
@@ -380,29 +456,29 @@ def matrix_cmd(
     """The allowed/denied table for every pod pair in scope, on one port (or all)."""
     if port is None and not all_ports:
         raise click.UsageError("give --port P, or --all-ports")
+    if all_ports and output == "csv":
+        raise click.UsageError("--all-ports prints json, text or summary")
+    proto = _protocol(protocol)
     scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
     snapshot = _load(snapshots, kubeconfig, context, scope)
+    problems = [finding_dict(f) for f in _report_problems(snapshot)]
     if all_ports:
         sw = compute_port_sweep(snapshot, namespaces, _cni(snapshot, cni))
         if output == "json":
-            for chunk in iter_sweep_json(sw):
+            for chunk in iter_sweep_json(sw, problems):
                 sys.stdout.write(chunk)
             sys.stdout.flush()
             return
-        if output == "csv":
-            raise click.UsageError("--all-ports prints json, text or summary")
-        _report_problems(snapshot)
         click.echo(render_sweep_summary(sw), nl=False)
         return
     assert port is not None
-    m = compute_matrix(snapshot, port, _protocol(protocol), namespaces, _cni(snapshot, cni))
+    m = compute_matrix(snapshot, port, proto, namespaces, _cni(snapshot, cni))
     if output in ("json", "csv"):
-        chunks = iter_json(m) if output == "json" else iter_csv(m)
+        chunks = iter_json(m, problems) if output == "json" else iter_csv(m)
         for chunk in chunks:
             sys.stdout.write(chunk)
         sys.stdout.flush()
         return
-    _report_problems(snapshot)
     if output == "summary" or len(m.pods) > _GRID_LIMIT:
         click.echo(render_summary(m), nl=False)
         return
@@ -426,6 +502,7 @@ def check_cmd(
     snapshot = _load(snapshots, kubeconfig, context)
     problems = snapshot.problems
     if output == "json":
+        _report_problems(snapshot)  # exit 2 with nothing on stderr would help nobody
         data: dict[str, Any] = {
             "summary": snapshot.summary(),
             "kinds": dict(sorted(snapshot.kinds.items())),
@@ -486,6 +563,9 @@ def lint_cmd(
     findings = lint(snapshot, options)
     shared = {"policy-invalid", "policy-warning"}  # lint reports these itself
     problems = [p for p in snapshot.problems if p.id not in shared]
+    shown = [p for p in problems if p.severity is not Severity.INFO]
+    if shown:  # on stderr whatever the format: exit 2 with nothing said helps nobody
+        click.echo(render_problems(shown), err=True, nl=False)
     if output == "sarif":
         click.echo(render_sarif(findings, RULES, base_dir=os.getcwd()))
     elif output == "json":
@@ -498,9 +578,6 @@ def lint_cmd(
         }
         click.echo(json.dumps(data, indent=2))
     else:
-        shown = [p for p in problems if p.severity is not Severity.INFO]
-        if shown:
-            click.echo(render_problems(shown), err=True, nl=False)
         click.echo(render_lint(findings), nl=False)
     if any(p.severity is Severity.ERROR for p in problems):
         raise SystemExit(ExitCode.USAGE)
@@ -536,13 +613,19 @@ def verify_cmd(
     """
     contract = load_contract(contract_path)
     snapshot = _load(snapshots, kubeconfig, context)
+    problems = _report_problems(snapshot)
     results = verify(snapshot, contract, _cni(snapshot, cni))
     if output == "json":
         click.echo(json.dumps(contract_dict(results), indent=2))
     else:
-        _report_problems(snapshot)
         use = _use_color(color)
         click.echo(render_contract(results, use), nl=False, color=use)
+    if unread_input(problems):
+        # A policy in an unread file could decide any flow: nothing is proven.
+        click.echo(
+            "netpol-doctor: part of the input was not read: the contract is unproven", err=True
+        )
+        raise SystemExit(ExitCode.USAGE)
     if any(not r.ok for r in results):
         raise SystemExit(ExitCode.DENIED)
 
@@ -552,7 +635,12 @@ def verify_cmd(
 @click.option("--after", "after", required=True, help="Snapshot path, or git:REV:path.")
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
 @click.option(
-    "--port", "-p", "ports", multiple=True, help="PORT or PROTO/PORT; default: all ports."
+    "--port",
+    "-p",
+    "ports",
+    multiple=True,
+    callback=lambda _ctx, _param, values: [_port_spec(v) for v in values],
+    help="PORT or PROTO/PORT; default: all ports.",
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
 @click.option("--cni", type=click.Choice([p.name for p in KNOWN_CNIS]), default=None)
@@ -560,28 +648,37 @@ def diff_cmd(
     before: str,
     after: str,
     namespaces: tuple[str, ...],
-    ports: tuple[str, ...],
+    ports: list[tuple[Protocol, int]],
     output: str,
     cni: str | None,
 ) -> None:
     """Which pod pairs and ports changed verdict between two snapshots, and which
     object change caused each (biggest blast radius first). Exit 1 if any changed."""
     a, b = load_revision(before), load_revision(after)
-    wanted = [_port_spec(p) for p in ports]
-    result = diff_snapshots(a, b, namespaces, wanted, _cni(b, cni))
+    result = diff_snapshots(a, b, namespaces, ports, _cni(b, cni))
+    for side, spec, problems in (
+        ("before", before, result.problems_before),
+        ("after", after, result.problems_after),
+    ):
+        if problems:
+            click.echo(f"--{side} {spec}:", err=True)
+            click.echo(render_problems(problems), err=True, nl=False)
     if output == "json":
         click.echo(json.dumps(diff_dict(result), indent=2))
     else:
         click.echo(render_diff(result), nl=False)
+    if result.unread_sides:
+        raise SystemExit(ExitCode.USAGE)  # "nothing changed" cannot be claimed
     if result.changes:
         raise SystemExit(ExitCode.DENIED)
 
 
 def _port_spec(text: str) -> tuple[Protocol, int]:
     proto, _, number = text.rpartition("/")
-    if not number.isdigit() or not 1 <= int(number) <= 65535:
-        raise click.BadParameter(f"{text!r}: write PORT or PROTO/PORT")
-    return (_protocol(proto) if proto else Protocol.TCP), int(number)
+    port = _port_number(number)
+    if port is None:
+        raise click.BadParameter(f"{_shown(text)}: write PORT or PROTO/PORT (PORT 1-65535)")
+    return (_protocol(proto) if proto else Protocol.TCP), port
 
 
 @cli.group("snapshot")
@@ -589,8 +686,19 @@ def snapshot_group() -> None:
     """Save what a live read sees, for offline analysis and sharing."""
 
 
+def _writable_directory(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Refuse a DIRECTORY that cannot be created before reading the whole cluster."""
+    path = Path(value).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise click.BadParameter(f"{value}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{value}: {existing} is not writable")
+    return value
+
+
 @snapshot_group.command("save")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directory", type=click.Path(file_okay=False), callback=_writable_directory)
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Limit to these; repeatable.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
 @click.option("--context", default=None)
@@ -651,12 +759,63 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return ExitCode.USAGE
+    except click.BadParameter as exc:
+        # The value was given, just wrong: one line; the usage block would bury it.
+        click.echo(f"netpol-doctor: {exc.format_message()}", err=True)
+        return ExitCode.USAGE
     except click.ClickException as exc:
         exc.show()
         return ExitCode.USAGE
     except NetpolDoctorError as exc:
         click.echo(f"netpol-doctor: {exc}", err=True)
         return ExitCode.USAGE
-    except BrokenPipeError:
-        return ExitCode.ALLOWED
+    except _ReaderGone:
+        # Quiet, as other tools. Python would flush the rest at exit and print
+        # "Exception ignored": send it nowhere.
+        _discard_stdout()
+        return ExitCode.BROKEN_PIPE
+    except OSError as exc:
+        return _output_error(exc)
     return ExitCode.ALLOWED
+
+
+def _output_error(exc: OSError) -> int:
+    """An OSError that reached the top: output (a full disk, a closed pipe, a path
+    that cannot be created), since input problems are findings, not exceptions."""
+    why = exc.strerror or str(exc)
+    if exc.filename is not None:
+        where = os.fsdecode(exc.filename)
+        if exc.filename2 is not None:
+            where += f" -> {os.fsdecode(exc.filename2)}"
+    elif _raised_by_our_output(exc):
+        where = f"cannot write standard output ({_stdout_path()})"
+    else:
+        where = "cannot write output"
+    with contextlib.suppress(OSError):  # stderr gone too: the exit code is what is left
+        click.echo(f"netpol-doctor: {where}: {why}", err=True)
+    return ExitCode.USAGE
+
+
+def _raised_by_our_output(exc: BaseException) -> bool:
+    """Whether the write that failed was this module's own printing (click.echo or a
+    streamed chunk) rather than a file the library was writing."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "click.utils")
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a real file descriptor (a test harness): nothing to flush at exit
+
+
+def _stdout_path() -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")
+    except (OSError, ValueError):
+        return "a pipe or file"

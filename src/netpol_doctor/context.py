@@ -4,7 +4,8 @@ and its health, NodePort SNAT, hostNetwork, secondary networks, service meshes,
 AWS VPC CNI limits, policy-denied events.
 
 Each check is a function `(Snapshot, ..., Decision) -> list[Finding]`. Imports
-`model`, `selectors`, `snapshot`, `engine`, `targets`, `cni`, `findings`, `fixes`.
+`model`, `selectors`, `snapshot`, `engine`, `targets`, `cni`, `findings`, `fixes`,
+`shell`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .cni import CniInfo
 from .cni import aws_port_limit_findings as cni_aws_port_limit
 from .engine import Decision, Endpoint, EndpointKind, Semantics, Verdict
 from .findings import Finding, Fix, Severity
-from .fixes import add_policy_type, to_yaml
+from .fixes import add_policy_type, edit_preview, to_yaml
 from .layers import evaluate_flow
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -29,6 +30,7 @@ from .model import (
     Service,
 )
 from .selectors import Tri
+from .shell import command, comment
 from .snapshot import Snapshot
 from .targets import Target, endpoint_for_ip, endpoint_for_pod
 
@@ -180,9 +182,9 @@ def dns_findings(snapshot: Snapshot, source: Endpoint, check: DnsCheck) -> list[
     host = min(isolating, key=lambda p: (not p.pod_selector.is_empty, p.ref.name))
     fix = Fix(
         f"add a DNS rule (UDP and TCP 53 to the DNS pods) to NetworkPolicy {host.ref.key}",
-        f"# in NetworkPolicy {host.ref.key}, append to spec.egress:\n"
+        f"# in NetworkPolicy {comment(host.ref.key)}, append to spec.egress:\n"
         + to_yaml([rule])
-        + f"\n# preview: kubectl edit networkpolicy -n {host.namespace} {host.ref.name}",
+        + f"\n{edit_preview(host)}",
         f"every pod {host.ref.key} selects may then send UDP/TCP 53 to the DNS pods; "
         "nothing else changes",
     )
@@ -271,9 +273,9 @@ def apiserver_check(
     )
     fix = Fix(
         f"add an egress rule for the API server endpoints to NetworkPolicy {host.ref.key}",
-        f"# in NetworkPolicy {host.ref.key}, append to spec.egress:\n"
+        f"# in NetworkPolicy {comment(host.ref.key)}, append to spec.egress:\n"
         + to_yaml([rule])
-        + f"\n# preview: kubectl edit networkpolicy -n {host.namespace} {host.ref.name}",
+        + f"\n{edit_preview(host)}",
         f"every pod {host.ref.key} selects may then reach the API server on that port",
     )
     return [Finding("apiserver-egress-missing", severity, msg, (pod.ref,), None, fix)]
@@ -437,7 +439,7 @@ def _cni_health(snapshot: Snapshot, cni: CniInfo, nodes: set[str]) -> list[Findi
                     Severity.WARNING,
                     f"{cni.profile.name} agent {p.key} on node {p.node_name}{here} "
                     f"{', '.join(problems)}: policy on that node may be stale or absent "
-                    f"(kubectl logs -n {p.namespace} {p.name} --previous)",
+                    f"({command('kubectl', 'logs', '-n', p.namespace, p.name, '--previous')})",
                     (p.ref,),
                 )
             )
@@ -496,8 +498,21 @@ def nodeport_snat_findings(
         fix = Fix(
             "preserve the client IP (traffic then goes only to pods on the receiving node), "
             "or admit the node CIDR with an ipBlock",
-            f"kubectl patch service -n {svc.namespace} {svc.name} --type merge "
-            '-p \'{"spec":{"externalTrafficPolicy":"Local"}}\' --dry-run=server -o yaml',
+            command(
+                "kubectl",
+                "patch",
+                "service",
+                "-n",
+                svc.namespace,
+                svc.name,
+                "--type",
+                "merge",
+                "-p",
+                '{"spec":{"externalTrafficPolicy":"Local"}}',
+                "--dry-run=server",
+                "-o",
+                "yaml",
+            ),
             "Local drops traffic on nodes without a ready pod of this Service "
             "(load balancers steer by health check)",
         )

@@ -8,8 +8,14 @@ errors name the file, the flow and the field. Imports `model`, `selectors`,
 
 from __future__ import annotations
 
+import codecs
+import os
+import re
+import reprlib
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,10 @@ from .validation import Level, validate_label_selector
 __all__ = ["Contract", "ContractError", "Flow", "FlowResult", "load_contract", "verify"]
 
 CONTRACT_KIND = "ConnectivityContract"
+API_VERSION = "netpol-doctor.io/v1"
 _SPECIAL = ("dns", "apiserver")
+_PROTOCOLS = ("TCP", "UDP", "SCTP")
+_NS_NAME = re.compile(r"[^/]+/[^/]+")
 
 
 Fail = Callable[[str, str], "ContractError"]
@@ -98,32 +107,102 @@ class FlowResult:
 
 
 def load_contract(path: str | Path) -> Contract:
+    text = _decode(_read_regular_file(path), path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ContractError(f"cannot read contract {path}: {exc.strerror}") from None
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ContractError(f"{path}: not valid YAML{where}") from None
+    except RecursionError:
+        raise ContractError(f"{path}: nested too deeply to read") from None
+    except ValueError:
+        # int() refuses over 4,300 digits; no contract field needs a fraction of that.
+        long = re.search(r"[0-9_]{4000,}", text)
+        line = f" at line {text.count(chr(10), 0, long.start()) + 1}" if long else ""
+        raise ContractError(f"{path}: a number{line} is too long to be a port") from None
     return parse_contract(raw, str(path))
 
 
+def _read_regular_file(path: str | Path) -> bytes:
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ContractError(f"cannot read contract {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ContractError(f"{path} is not a regular file: give the contract as a file")
+        try:
+            return f.read()
+        except OSError as exc:
+            raise ContractError(f"cannot read contract {path}: {exc.strerror}") from None
+
+
+#: byte-order marks an editor may write, longest first (UTF-32 LE starts like UTF-16 LE)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode(data: bytes, path: str | Path) -> str:
+    """UTF-8, or whatever a byte-order mark says (Windows editors write UTF-16 with one)."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
+    if encoding == "utf-8" and b"\0" in data:
+        raise ContractError(
+            f"{path}: not UTF-8 text (NUL bytes: UTF-16 without a byte-order mark?); "
+            "save it as UTF-8"
+        )
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            f"{path}: not {encoding.upper().removesuffix('-SIG')} text (byte "
+            f"0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        ) from None
+
+
 def parse_contract(raw: Any, path: str) -> Contract:
+    """Every field is type-checked: a wrong type is an error naming the file, the flow
+    and the field, never a default (`pod: 5` must not mean every pod)."""
     if not isinstance(raw, dict):
         raise ContractError(f"{path}: a contract is a mapping with `flows:`")
+    unknown = sorted(str(k) for k in set(raw) - {"apiVersion", "kind", "flows"})
+    if unknown:
+        raise ContractError(f"{path}: unknown field {unknown[0]} (known: apiVersion, kind, flows)")
+    api_version = raw.get("apiVersion", API_VERSION)
+    if api_version != API_VERSION:
+        raise ContractError(f"{path}: apiVersion is {_show(api_version)}, expected {API_VERSION}")
     kind = raw.get("kind", CONTRACT_KIND)
     if kind != CONTRACT_KIND:
-        raise ContractError(f"{path}: kind is {kind!r}, expected {CONTRACT_KIND}")
+        raise ContractError(f"{path}: kind is {_show(kind)}, expected {CONTRACT_KIND}")
     flows = raw.get("flows")
     if not isinstance(flows, list) or not flows:
         raise ContractError(f"{path}: `flows` must be a non-empty list")
     return Contract(path, tuple(_flow(path, i, f) for i, f in enumerate(flows)))
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def _show(value: Any) -> str:
+    """A value as an error message quotes it: short, whatever it is."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit number"  # repr() refuses over 4,300 digits
+    return _REPR.repr(value)
+
+
 def _fail(path: str, index: int, name: str | None, field_: str, problem: str) -> ContractError:
     label = f"flow {index + 1}" + (f" ({name!r})" if name else "")
     return ContractError(f"{path}: {label}, field {field_}: {problem}")
+
+
+_FLOW_FIELDS = ("name", "from", "to", "port", "protocol", "expect")
 
 
 def _flow(path: str, index: int, raw: Any) -> Flow:
@@ -134,19 +213,17 @@ def _flow(path: str, index: int, raw: Any) -> Flow:
     def fail(field_: str, problem: str) -> ContractError:
         return _fail(path, index, name, field_, problem)
 
-    unknown = set(raw) - {"name", "from", "to", "port", "protocol", "expect"}
+    unknown = sorted(str(k) for k in set(raw) - set(_FLOW_FIELDS))
     if unknown:
-        raise fail(
-            sorted(unknown)[0], "unknown field (known: name, from, to, port, protocol, expect)"
-        )
+        raise fail(unknown[0], f"unknown field (known: {', '.join(_FLOW_FIELDS)})")
+    if "name" in raw and name is None:
+        raise fail("name", f"{_show(raw['name'])} is not a string")
     expect = raw.get("expect")
     if expect not in ("allowed", "denied"):
-        raise fail("expect", f"must be allowed or denied, not {expect!r}")
+        raise fail("expect", f"must be allowed or denied, not {_show(expect)}")
     protocol_raw = raw.get("protocol", "TCP")
-    try:
-        protocol = Protocol(str(protocol_raw).upper())
-    except ValueError:
-        raise fail("protocol", f"{protocol_raw!r} is not TCP, UDP or SCTP") from None
+    if not isinstance(protocol_raw, str) or protocol_raw.upper() not in _PROTOCOLS:
+        raise fail("protocol", f"{_show(protocol_raw)} is not TCP, UDP or SCTP")
     destination = _side(raw.get("to"), "to", fail, destination=True)
     port = raw.get("port")
     needs_port = destination.target not in _SPECIAL
@@ -155,14 +232,14 @@ def _flow(path: str, index: int, raw: Any) -> Flow:
     if port is not None and (
         isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
     ):
-        raise fail("port", f"{port!r} is not a port number 1-65535")
+        raise fail("port", f"{_show(port)} is not a port number 1-65535")
     return Flow(
         index,
         name or f"flow {index + 1}",
         _side(raw.get("from"), "from", fail, destination=False),
         destination,
         port,
-        protocol,
+        Protocol(protocol_raw.upper()),
         Verdict(expect),
     )
 
@@ -172,16 +249,31 @@ def _names(value: Any, field_: str, fail: Fail) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise fail(field_, "a namespace name or a list of names")
+    raise fail(field_, f"{_show(value)}: a namespace name or a list of names")
 
 
 def _selector(value: Any, field_: str, fail: Fail) -> LabelSelector:
-    if isinstance(value, dict) and not ({"matchLabels", "matchExpressions"} & set(value)):
+    if not isinstance(value, dict):
+        raise fail(field_, f"{_show(value)}: a label selector (a mapping)")
+    if not ({"matchLabels", "matchExpressions"} & set(value)):
         value = {"matchLabels": value}  # shorthand: a plain label map
     problems = [v for v in validate_label_selector(value, field_) if v.level is Level.ERROR]
     if problems:
         raise fail(problems[0].path, problems[0].message)
     return parse_selector(value)
+
+
+def _pod_key(value: Any, field_: str, fail: Fail) -> str:
+    if not isinstance(value, str) or not _NS_NAME.fullmatch(value):
+        raise fail(field_, f"{_show(value)}: write namespace/name")
+    return value
+
+
+def _address(value: Any, field_: str, fail: Fail) -> str:
+    try:
+        return str(ip_address(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise fail(field_, f"{_show(value)} is not an IP address") from None
 
 
 def _side(raw: Any, where: str, fail: Fail, destination: bool) -> Side:
@@ -190,28 +282,39 @@ def _side(raw: Any, where: str, fail: Fail, destination: bool) -> Side:
     if isinstance(raw, str):
         if raw in _SPECIAL and destination:
             return Side(target=raw)
-        if raw.startswith(("svc/", "ip/")) and destination:
+        head, _, rest = raw.partition("/")
+        if head == "svc" and destination:
+            if not _NS_NAME.fullmatch(rest):
+                raise fail(where, f"{_show(raw)}: write svc/namespace/name")
             return Side(target=raw)
-        if raw.count("/") == 1:
+        if head == "ip" and destination:
+            return Side(target=f"ip/{_address(rest, where, fail)}")
+        if _NS_NAME.fullmatch(raw):
             return Side(pod=raw)
-        raise fail(where, f"{raw!r}: write ns/pod, svc/ns/name, ip/ADDRESS, dns or apiserver")
+        raise fail(where, f"{_show(raw)}: write ns/pod, svc/ns/name, ip/ADDRESS, dns or apiserver")
     if not isinstance(raw, dict):
-        raise fail(where, "a mapping (namespace, pods, ...) or a string")
+        raise fail(where, f"{_show(raw)}: a mapping (namespace, pods, ...) or a string")
     known = {"namespace", "notNamespace", "namespaceSelector", "pods", "pod", "service", "ip"}
-    unknown = set(raw) - known
+    unknown = sorted(str(k) for k in set(raw) - known)
     if unknown:
-        raise fail(
-            f"{where}.{sorted(unknown)[0]}", f"unknown field (known: {', '.join(sorted(known))})"
-        )
+        raise fail(f"{where}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})")
     target = None
     if "service" in raw or "ip" in raw:
         if not destination:
             raise fail(where, "service and ip are destinations only")
-        target = f"svc/{raw['service']}" if "service" in raw else f"ip/{raw['ip']}"
+        if "service" in raw and "ip" in raw:
+            raise fail(where, "service or ip, not both")
+        target = (
+            f"svc/{_pod_key(raw['service'], f'{where}.service', fail)}"
+            if "service" in raw
+            else f"ip/{_address(raw['ip'], f'{where}.ip', fail)}"
+        )
+    namespaces = _names(raw["namespace"], f"{where}.namespace", fail) if "namespace" in raw else ()
+    if "namespace" in raw and not namespaces:
+        # Left empty it would mean every namespace: leave the field out for that.
+        raise fail(f"{where}.namespace", "an empty list selects no namespace")
     return Side(
-        namespaces=_names(raw["namespace"], f"{where}.namespace", fail)
-        if "namespace" in raw
-        else (),
+        namespaces=namespaces,
         not_namespaces=_names(raw["notNamespace"], f"{where}.notNamespace", fail)
         if "notNamespace" in raw
         else (),
@@ -219,7 +322,7 @@ def _side(raw: Any, where: str, fail: Fail, destination: bool) -> Side:
         if "namespaceSelector" in raw
         else None,
         pods=_selector(raw["pods"], f"{where}.pods", fail) if "pods" in raw else None,
-        pod=raw.get("pod") if isinstance(raw.get("pod"), str) else None,
+        pod=_pod_key(raw["pod"], f"{where}.pod", fail) if "pod" in raw else None,
         target=target,
     )
 

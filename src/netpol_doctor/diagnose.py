@@ -2,7 +2,7 @@
 and walk the whole expert flow as findings, root cause first, each with its fix.
 
 Imports `model`, `findings`, `selectors`, `snapshot`, `engine`, `targets`, `cni`,
-`explain`, `fixes`, `nearmiss`, `context`.
+`explain`, `fixes`, `nearmiss`, `context`, `shell`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from .extended import Action
 from .findings import Finding, Severity
 from .fixes import allow_flow_policy
 from .layers import evaluate_flow, family_findings
-from .model import Direction, NetworkPolicy, ObjectRef, Pod, Protocol
+from .model import Direction, NetworkPolicy, ObjectRef, Pod, Protocol, Service
 from .nearmiss import breadth_warnings, near_misses
 from .selectors import Tri
+from .shell import command, comment
 from .snapshot import Snapshot
 from .targets import Member, Target, endpoint_for_pod, resolve
 
@@ -322,9 +323,7 @@ def _findings(
                 Severity.ERROR,
                 f"Service {svc.key if svc else dst.label} selects no running pod: connections "
                 "are refused or time "
-                "out whatever the policies say (kubectl get endpointslices -n "
-                f"{svc.namespace if svc else '?'} -l kubernetes.io/service-name="
-                f"{svc.name if svc else '?'})",
+                f"out whatever the policies say ({_endpointslices_command(svc)})",
                 (svc.ref,) if svc else (),
             )
         )
@@ -746,14 +745,41 @@ def _verify(
         )
         lines.append(
             f"{_probe(alt, str(dst_ip), d.port, d.protocol)}   "
-            f"# {alt.key}: {why}; expected to connect"
+            f"# {comment(alt.key)}: {why}; expected to connect"
         )
     return tuple(lines)
 
 
 def _probe(pod: Pod, ip: str, port: int, protocol: Protocol) -> str:
     flags = "-zuv" if protocol is Protocol.UDP else "-zv"
-    return f"kubectl exec -n {pod.namespace} {pod.name} -- nc {flags} -w 3 {ip} {port}"
+    return command(
+        "kubectl",
+        "exec",
+        "-n",
+        pod.namespace,
+        pod.name,
+        "--",
+        "nc",
+        flags,
+        "-w",
+        "3",
+        ip,
+        str(port),
+    )
+
+
+def _endpointslices_command(svc: Service | None) -> str:
+    if svc is None:
+        return "kubectl get endpointslices -n NAMESPACE -l kubernetes.io/service-name=NAME"
+    return command(
+        "kubectl",
+        "get",
+        "endpointslices",
+        "-n",
+        svc.namespace,
+        "-l",
+        f"kubernetes.io/service-name={svc.name}",
+    )
 
 
 _ALTERNATIVES_SCANNED = 500

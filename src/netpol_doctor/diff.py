@@ -4,7 +4,9 @@ sides. Ordered by blast radius.
 
 A snapshot may be a path, or `git:REV:path` inside the current git repository (a
 manifests repo): the files at that revision are read without touching the work tree.
-Imports `model`, `snapshot`, `engine`, `matrix`, `cni`, `errors`.
+A side whose input could not be read completely is reported (`unread_sides`), never
+taken for "no change". Imports `model`, `findings`, `snapshot`, `engine`, `matrix`,
+`cni`, `errors`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import Decision, Semantics, Verdict
 from .errors import NetpolDoctorError
+from .findings import Finding, Severity, unread_input
 from .layers import evaluate_flow
 from .matrix import CODES, all_ports, compute_matrix
 from .model import NetworkPolicy, ObjectRef, Pod, Protocol
@@ -64,6 +67,18 @@ class DiffResult:
     ports: list[tuple[Protocol, int]] = field(default_factory=list)
     only_before: list[str] = field(default_factory=list)
     only_after: list[str] = field(default_factory=list)
+    #: the input problems of each side (errors and warnings)
+    problems_before: list[Finding] = field(default_factory=list)
+    problems_after: list[Finding] = field(default_factory=list)
+
+    @property
+    def unread_sides(self) -> list[str]:
+        """ "before" / "after" when part of that side could not be read."""
+        return [
+            side
+            for side, problems in (("before", self.problems_before), ("after", self.problems_after))
+            if unread_input(problems)
+        ]
 
 
 def load_revision(spec: str) -> Snapshot:
@@ -114,6 +129,8 @@ def diff_snapshots(
         pods_compared=len(common),
         only_before=sorted(keys_b - keys_a),
         only_after=sorted(keys_a - keys_b),
+        problems_before=[p for p in before.problems if p.severity is not Severity.INFO],
+        problems_after=[p for p in after.problems if p.severity is not Severity.INFO],
     )
     result.ports = list(ports) or sorted(
         set(all_ports(before)) | set(all_ports(after)), key=lambda p: (p[0].value, p[1])

@@ -11,7 +11,7 @@ from enum import Enum
 
 from .model import ObjectRef
 
-__all__ = ["CATALOG", "Finding", "Fix", "Severity"]
+__all__ = ["CATALOG", "UNREAD_INPUT", "Finding", "Fix", "Severity", "unread_input"]
 
 
 class Severity(Enum):
@@ -99,3 +99,11 @@ CATALOG: dict[str, str] = {
     "self-traffic": "A pod talking to itself: NetworkPolicy does not block it.",
     "template-pod": "The answer is about a pod template: no live Pod of it is in the input.",
 }
+
+#: input problems that mean part of the input was not read at all: an answer that
+#: depends on it cannot be trusted either way ("no change", "the contract holds")
+UNREAD_INPUT = frozenset({"input-unreadable", "input-malformed", "input-invalid"})
+
+
+def unread_input(problems: list[Finding]) -> bool:
+    return any(p.id in UNREAD_INPUT and p.severity is Severity.ERROR for p in problems)

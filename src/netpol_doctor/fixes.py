@@ -1,6 +1,8 @@
 """Minimal fixes, printed for the user and never applied: YAML snippets and kubectl
 commands (`kubectl label`, `kubectl patch --dry-run=server`) with a caution line
-naming what else each change would open. Imports `model`, `findings`.
+naming what else each change would open. Every command is built with `shell.command`
+(names come from the input and are pasted into a shell). Imports `model`, `findings`,
+`shell`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from .model import (
     Protocol,
     Rule,
 )
+from .shell import command, comment
 
 __all__ = [
     "add_policy_type",
     "allow_flow_policy",
+    "edit_preview",
+    "label_args",
     "namespace_label_command",
     "peer_dict",
     "peer_for",
@@ -133,18 +138,28 @@ def allow_flow_policy(
 
 def namespace_label_command(namespace: str, changes: dict[str, str | None]) -> str:
     """`kubectl label namespace NS k=v k2-` (None removes a label)."""
-    parts = [f"{k}-" if v is None else f"{k}={v}" for k, v in changes.items()]
-    overwrite = " --overwrite" if any(v is not None for v in changes.values()) else ""
-    return f"kubectl label namespace {namespace} {' '.join(parts)}{overwrite}"
+    overwrite = ["--overwrite"] if any(v is not None for v in changes.values()) else []
+    return command("kubectl", "label", "namespace", namespace, *label_args(changes), *overwrite)
+
+
+def label_args(changes: dict[str, str | None]) -> list[str]:
+    """`k=v` sets a label, `k-` removes it (None)."""
+    return [f"{k}-" if v is None else f"{k}={v}" for k, v in changes.items()]
+
+
+def edit_preview(policy: NetworkPolicy) -> str:
+    """`# preview: kubectl edit ...`: one line (command() never breaks a line), so no
+    name can end the comment early."""
+    edit = command("kubectl", "edit", "networkpolicy", "-n", policy.namespace, policy.ref.name)
+    return f"# preview: {edit}"
 
 
 def rule_patch_hint(policy: NetworkPolicy, rule: Rule, new_rule: dict[str, Any]) -> str:
     """A reviewable edit: the rule as it should read, and how to preview the change."""
     return (
-        f"# in NetworkPolicy {policy.ref.key}, {rule.path} becomes:\n"
+        f"# in NetworkPolicy {comment(policy.ref.key)}, {rule.path} becomes:\n"
         + to_yaml([new_rule])
-        + f"\n# preview: kubectl edit networkpolicy -n {policy.namespace} {policy.ref.name}"
-        f"  (or: kubectl apply --dry-run=server -f <edited file>)"
+        + f"\n{edit_preview(policy)}  (or: kubectl apply --dry-run=server -f <edited file>)"
     )
 
 
@@ -224,8 +239,21 @@ def add_policy_type(policy: NetworkPolicy, direction: Direction) -> Fix:
     word = direction.value.lower()
     return Fix(
         f"add {direction.value} to policyTypes if the rules should apply (or delete them)",
-        f"kubectl patch networkpolicy -n {policy.namespace} {policy.ref.name} --type merge "
-        f"-p '{patch}' --dry-run=server -o yaml",
+        command(
+            "kubectl",
+            "patch",
+            "networkpolicy",
+            "-n",
+            policy.namespace,
+            policy.ref.name,
+            "--type",
+            "merge",
+            "-p",
+            patch,
+            "--dry-run=server",
+            "-o",
+            "yaml",
+        ),
         f"{word} of every pod it selects becomes deny-by-default, except what the rules "
         "admit (DNS included)",
     )

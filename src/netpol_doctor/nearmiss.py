@@ -4,7 +4,7 @@ a port, a named port, an `except` range, a list-item indentation) with the small
 fix; and, for an allowed flow, the OR-where-AND-was-meant breadth warning.
 
 Pure functions over engine outcomes. Imports `model`, `selectors`, `engine`,
-`findings`, `fixes`, `explain`.
+`findings`, `fixes`, `explain`, `shell`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .engine import Decision, DirectionResult, PeerMiss, PeerOutcome, PortOutcom
 from .explain import describe_peer, describe_port, label_miss, rule_name
 from .findings import Finding, Fix, Severity
 from .fixes import (
+    label_args,
     namespace_label_command,
     peer_dict,
     peer_for,
@@ -24,6 +25,7 @@ from .fixes import (
 )
 from .model import NAMESPACE_NAME_LABEL, Direction, ObjectRef, Operator, Pod, Rule
 from .selectors import IPMiss, LabelMiss, PortMiss, Tri
+from .shell import command
 
 __all__ = ["NearMiss", "breadth_warnings", "near_misses"]
 
@@ -187,12 +189,21 @@ def _pod_labels(o: RuleOutcome, rule: Rule, name: str, po: PeerOutcome, pod: Pod
             f"admits every pod labelled like {pod.key}'s workload",
         )
     else:
-        label_args = " ".join(f"{k}-" if v is None else f"{k}={v}" for k, v in changes.items())
         fix = Fix(
             "if the pod should be admitted, add the label to its workload's pod template "
             "(a label set on the Pod is lost at the next rollout); preview on the Pod:",
-            f"kubectl label pod -n {pod.namespace} {pod.name} {label_args} "
-            "--dry-run=server -o yaml",
+            command(
+                "kubectl",
+                "label",
+                "pod",
+                "-n",
+                pod.namespace,
+                pod.name,
+                *label_args(changes),
+                "--dry-run=server",
+                "-o",
+                "yaml",
+            ),
             "every policy selecting that label then matches these pods too",
         )
     finding = Finding(

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..contract import FlowResult
 from ..diff import DiffResult
-from .structured import diagnosis_dict, direction_dict
+from .structured import diagnosis_dict, direction_dict, finding_dict
 from .text import render_diagnosis
 
 __all__ = ["contract_dict", "diff_dict", "render_contract", "render_diff"]
@@ -63,9 +63,14 @@ def contract_dict(results: list[FlowResult]) -> dict[str, Any]:
 
 def render_diff(result: DiffResult) -> str:
     lines = [
+        f"INCOMPLETE: the {side} side could not be read completely (problems on stderr): "
+        "verdicts that depend on what was not read are not compared"
+        for side in result.unread_sides
+    ]
+    lines.append(
         f"{len(result.changes)} verdict change(s) over {result.pods_compared} pods and "
         f"{len(result.ports)} port(s)"
-    ]
+    )
     if result.only_before:
         lines.append(f"pods only before: {len(result.only_before)} (not compared)")
     if result.only_after:
@@ -91,6 +96,11 @@ def render_diff(result: DiffResult) -> str:
 
 def diff_dict(result: DiffResult) -> dict[str, Any]:
     return {
+        "complete": not result.unread_sides,
+        "problems": {
+            "before": [finding_dict(f) for f in result.problems_before],
+            "after": [finding_dict(f) for f in result.problems_after],
+        },
         "pods_compared": result.pods_compared,
         "ports": [f"{p.value}/{n}" for p, n in result.ports],
         "only_before": result.only_before,

@@ -33,14 +33,16 @@ def _fragments(m: Matrix, build: Any) -> Any:
     return frags
 
 
-def iter_json(m: Matrix) -> Iterator[str]:
-    """The documented schema: {"port", "protocol", "pods", "templates", "allowed"}."""
+def iter_json(m: Matrix, problems: list[dict[str, Any]] | None = None) -> Iterator[str]:
+    """The documented schema: {"port", "protocol", "pods", "templates", "problems",
+    "allowed"}; `problems` are the input's (finding dicts)."""
     keys = [p.key for p in m.pods]
     head = {
         "port": m.port,
         "protocol": m.protocol.value,
         "pods": keys,
         "templates": [p.key for p in m.pods if p.is_template],
+        "problems": problems or [],
     }
     yield json.dumps(head, indent=2)[:-2] + ',\n  "allowed": {'
     frags = _fragments(
@@ -96,11 +98,12 @@ def _port_label(port: tuple[Any, int]) -> str:
     return f"{port[0].value}/{port[1]}"
 
 
-def iter_sweep_json(sw: PortSweep) -> Iterator[str]:
-    """{"ports", "pods", "allowed": {src: {dst: ["TCP/8080", ...]}}, "unknown": same};
-    each pair lists the ports allowed (and, apart, those that cannot be decided)."""
+def iter_sweep_json(sw: PortSweep, problems: list[dict[str, Any]] | None = None) -> Iterator[str]:
+    """{"ports", "pods", "problems", "allowed": {src: {dst: ["TCP/8080", ...]}},
+    "unknown": same}; each pair lists the ports allowed (and, apart, those that cannot
+    be decided)."""
     keys = [p.key for p in sw.pods]
-    head = {"ports": [_port_label(p) for p in sw.ports], "pods": keys}
+    head = {"ports": [_port_label(p) for p in sw.ports], "pods": keys, "problems": problems or []}
     yield json.dumps(head, indent=2)[:-2] + ","
     labels = [[_port_label(p) for p in ports] for ports, _ in sw.groups]
     prefix = np.array(
