@@ -72,6 +72,13 @@ def dns_service(snapshot: Snapshot) -> Service | None:
 
 def dns_pods(snapshot: Snapshot) -> list[Pod]:
     """The cluster DNS pods: the kube-dns/CoreDNS Service's, else by the usual labels."""
+    found = snapshot.memo.get(dns_pods)
+    if found is None:
+        found = snapshot.memo[dns_pods] = _find_dns_pods(snapshot)
+    return list(found)
+
+
+def _find_dns_pods(snapshot: Snapshot) -> list[Pod]:
     svc = dns_service(snapshot)
     if svc is not None and svc.selector:
         sel = dict(svc.selector)

@@ -219,12 +219,16 @@ class Decision:
 
 def selecting_policies(snapshot: Snapshot, pod: Pod) -> list[NetworkPolicy]:
     """Policies whose spec.podSelector selects the pod (NP-6: own namespace only)."""
-    labels = pod.label_map
-    return [
-        p
-        for p in snapshot.policies_by_namespace.get(pod.namespace, ())
-        if match_selector(p.pod_selector, labels).result is Tri.YES
-    ]
+    key = (selecting_policies, pod.namespace, pod.labels)
+    found = snapshot.memo.get(key)
+    if found is None:
+        labels = pod.label_map
+        found = snapshot.memo[key] = [
+            p
+            for p in snapshot.policies_by_namespace.get(pod.namespace, ())
+            if match_selector(p.pod_selector, labels).result is Tri.YES
+        ]
+    return list(found)
 
 
 def evaluate(

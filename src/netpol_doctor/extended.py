@@ -28,12 +28,12 @@ __all__ = ["Action", "FamilyVerdict", "FlowSide", "Step", "derived"]
 
 
 def derived(snapshot: Snapshot, key: str, build: Callable[[], T]) -> T:
-    """A value computed from the snapshot once and kept on it (not saved by
-    `snapshot pack`, which stores only the Snapshot's fields)."""
-    cache: dict[str, object] = snapshot.__dict__.setdefault("_derived", {})
+    """A value computed from the snapshot once and kept on it (`Snapshot.memo`, not
+    saved by `snapshot pack`, which stores only the Snapshot's fields)."""
+    cache = snapshot.memo
     if key not in cache:
         cache[key] = build()
-    return cache[key]  # type: ignore[return-value]
+    return cache[key]  # type: ignore[no-any-return]
 
 
 class Action(Enum):

@@ -127,7 +127,9 @@ class LintContext:
         """Pods (hostNetwork ones included) the selector matches, in the namespaces given
         or in all, sorted by namespace/name."""
         found = self._matched(selector)
-        names = found.keys() if namespaces is None else namespaces
+        names = list(found.keys() if namespaces is None else namespaces)
+        if len(names) == 1:  # each namespace's list is sorted already
+            return list(found.get(names[0], ()))
         hits = [p for ns in names for p in found.get(ns, ())]
         return sorted(hits, key=lambda p: p.key)
 

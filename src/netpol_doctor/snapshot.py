@@ -86,6 +86,12 @@ class Snapshot:
         return out
 
     @cached_property
+    def memo(self) -> dict[Any, Any]:
+        """Values derived from the objects once per snapshot by other modules (DNS
+        pods, the policies selecting a label set); the objects never change after load."""
+        return {}
+
+    @cached_property
     def pods_by_key(self) -> dict[str, Pod]:
         return {p.key: p for p in self.pods}
 
