@@ -28,7 +28,7 @@ from .model import (
     Protocol,
     Rule,
 )
-from .selectors import Tri, match_ip_block
+from .selectors import Tri, in_ip_block
 from .targets import endpoint_for_pod
 
 __all__ = [
@@ -116,10 +116,10 @@ def ipblock_overlaps_service_cidr(ctx: LintContext) -> Iterator[Finding]:
         elif ctx.service_cidrs or block.cidr.num_addresses > _SERVICE_BLOCK_MAX:
             continue
         else:
-            hits = [(ip, ref) for ip, ref in cluster_ips if match_ip_block(block, [ip]).matched]
-            if not hits:
+            hit = next(((ip, ref) for ip, ref in cluster_ips if in_ip_block(block, ip)), None)
+            if hit is None:
                 continue
-            what = f"covers the ClusterIP {hits[0][0]} of Service {hits[0][1].key}"
+            what = f"covers the ClusterIP {hit[0]} of Service {hit[1].key}"
         yield Finding(
             "ipblock-overlaps-service-cidr",
             Severity.WARNING,

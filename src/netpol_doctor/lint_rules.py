@@ -100,25 +100,24 @@ class LintContext:
         return out
 
     @cached_property
-    def _matches(self) -> dict[LabelSelector, dict[str, list[Pod]]]:
+    def _matches(self) -> dict[tuple[LabelSelector, str], list[Pod]]:
         return {}
 
-    def _matched(self, selector: LabelSelector) -> dict[str, list[Pod]]:
-        """Pods the selector matches, by namespace: each distinct selector is matched
-        once against each distinct label set (policies repeat selectors a lot)."""
-        found = self._matches.get(selector)
+    def _matched(self, selector: LabelSelector, namespace: str) -> list[Pod]:
+        """Pods of one namespace the selector matches, sorted: each distinct selector is
+        matched once against each distinct label set there (policies repeat selectors)."""
+        key = (selector, namespace)
+        found = self._matches.get(key)
         if found is None:
-            found = {}
-            for ns, groups in self._label_groups.items():
-                hits = [
+            found = self._matches[key] = sorted(
+                (
                     p
-                    for labels, pods in groups
+                    for labels, pods in self._label_groups.get(namespace, ())
                     if match_selector(selector, labels).result is Tri.YES
                     for p in pods
-                ]
-                if hits:
-                    found[ns] = sorted(hits, key=lambda p: p.key)
-            self._matches[selector] = found
+                ),
+                key=lambda p: p.key,
+            )
         return found
 
     def pods_matching(
@@ -126,12 +125,22 @@ class LintContext:
     ) -> list[Pod]:
         """Pods (hostNetwork ones included) the selector matches, in the namespaces given
         or in all, sorted by namespace/name."""
-        found = self._matched(selector)
-        names = list(found.keys() if namespaces is None else namespaces)
-        if len(names) == 1:  # each namespace's list is sorted already
-            return list(found.get(names[0], ()))
-        hits = [p for ns in names for p in found.get(ns, ())]
-        return sorted(hits, key=lambda p: p.key)
+        # "ns/" strings are prefix-free (no "/" in a name), so namespaces ordered by them,
+        # each sorted by key, give the pods in namespace/name key order.
+        names = sorted(
+            self._label_groups if namespaces is None else set(namespaces), key=lambda n: n + "/"
+        )
+        return [p for ns in names for p in self._matched(selector, ns)]
+
+    def matches_a_pod(
+        self, selector: LabelSelector, namespaces: Iterable[str], host_network: bool = False
+    ) -> bool:
+        """Does the selector match any pod (any non-hostNetwork one unless asked)?"""
+        return any(
+            host_network or not p.host_network
+            for ns in namespaces
+            for p in self._matched(selector, ns)
+        )
 
     def selects(self, policy: NetworkPolicy) -> list[Pod]:
         """Every pod the policy's spec.podSelector matches, hostNetwork ones included."""
@@ -391,9 +400,9 @@ def _peer_matches_nothing(
         scope = [n.name for n in ctx.namespaces_matching(peer.namespace_selector)]
         if not scope:
             return None  # namespace-selector-matches-nothing says it
-    inside = ctx.pods_matching(sel, scope)
-    if any(not x.host_network for x in inside):
+    if ctx.matches_a_pod(sel, scope):
         return None
+    inside = ctx.pods_matching(sel, scope)
     place = f"namespace {scope[0]}" if len(scope) == 1 else f"namespaces {', '.join(scope)}"
     msg = f"{where(p, rule, peer)}: podSelector {sel} matches no pod in {place}"
     fix = None

@@ -150,6 +150,15 @@ class IPMatch:
     except_range: IPNetwork | None = None
 
 
+def in_ip_block(block: IPBlock, address: IPAddress) -> bool:
+    """NP-50 for one address, without the explanation match_ip_block builds."""
+    return (
+        address.version == block.cidr.version
+        and address in block.cidr
+        and not any(address in e for e in block.excepts)
+    )
+
+
 def match_ip_block(block: IPBlock, addresses: Iterable[IPAddress]) -> IPMatch:
     """NP-50: ip in cidr and in no except range. With several addresses (dual-stack,
     NP-54) any matching one matches; the reported miss is the most telling one."""
