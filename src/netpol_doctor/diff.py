@@ -16,6 +16,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,16 @@ class Cause:
         return f"{self.ref} {self.kind}" + (f": {self.detail}" if self.detail else "")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
+class _Sides:
+    """What a Change needs to explain itself on demand."""
+
+    before: Snapshot
+    after: Snapshot
+    sem: Semantics
+
+
+@dataclass(frozen=True)
 class Change:
     source: str
     destination: str
@@ -54,8 +64,22 @@ class Change:
     before: Verdict
     after: Verdict
     causes: tuple[Cause, ...]
-    before_decision: Decision
-    after_decision: Decision
+    sides: _Sides = field(repr=False, compare=False)
+
+    # The rule-level explanations are computed when shown: a change of one policy can
+    # flip hundreds of thousands of pairs, and text shows a few per cause.
+    @cached_property
+    def before_decision(self) -> Decision:
+        return self._decide(self.sides.before)
+
+    @cached_property
+    def after_decision(self) -> Decision:
+        return self._decide(self.sides.after)
+
+    def _decide(self, snapshot: Snapshot) -> Decision:
+        return _decide(
+            snapshot, self.source, self.destination, self.protocol, self.port, self.sides.sem
+        )
 
 
 @dataclass
@@ -136,6 +160,10 @@ def diff_snapshots(
         set(all_ports(before)) | set(all_ports(after)), key=lambda p: (p[0].value, p[1])
     )
     causes = _object_changes(before, after)
+    sides = _Sides(before, after, sem)
+    # Which changed policies a pair's decisions depend on follows from the policies
+    # selecting each end on each side: worked out once per combination of label sets.
+    policy_causes: dict[tuple[object, ...], dict[str, Cause]] = {}
     for proto, port in result.ports:
         mb = compute_matrix(before, port, proto, namespaces, cni)
         ma = compute_matrix(after, port, proto, namespaces, cni)
@@ -149,8 +177,19 @@ def diff_snapshots(
             ra = ma.row(ia[k])[cols_a]
             for j in (rb != ra).nonzero()[0]:
                 src, dst = k, order[j]
-                db = _decide(before, src, dst, proto, port, sem)
-                da = _decide(after, src, dst, proto, port, sem)
+                key = (
+                    _selection_key(before, src),
+                    _selection_key(before, dst),
+                    _selection_key(after, src),
+                    _selection_key(after, dst),
+                )
+                found = policy_causes.get(key)
+                if found is None:
+                    decisions = (
+                        _decide(before, src, dst, proto, port, sem),
+                        _decide(after, src, dst, proto, port, sem),
+                    )
+                    found = policy_causes[key] = _policy_causes(decisions, causes)
                 result.changes.append(
                     Change(
                         src,
@@ -159,9 +198,8 @@ def diff_snapshots(
                         port,
                         CODES[int(rb[j])],
                         CODES[int(ra[j])],
-                        _attribute(db, da, causes),
-                        db,
-                        da,
+                        _attribute(src, dst, found, causes),
+                        sides,
                     )
                 )
     grouped: dict[tuple[Cause, ...], list[Change]] = defaultdict(list)
@@ -180,6 +218,11 @@ def _decide(
         endpoint_for_pod(snapshot, pods[dst]),
     )
     return evaluate_flow(snapshot, source, destination, proto, port, sem)
+
+
+def _selection_key(snapshot: Snapshot, key: str) -> tuple[object, ...]:
+    pod = snapshot.pods_by_key[key]
+    return (pod.namespace, pod.labels, pod.host_network)
 
 
 def _policy_key(p: NetworkPolicy) -> tuple[object, ...]:
@@ -241,23 +284,30 @@ def _label_edit(b: Pod, a: Pod) -> str:
     return _labels_detail(b.label_map, a.label_map)
 
 
-def _attribute(
-    db: Decision, da: Decision, causes: dict[tuple[str, str], Cause]
-) -> tuple[Cause, ...]:
-    """The changed objects this pair's decision depends on, on either side."""
+def _policy_causes(
+    decisions: tuple[Decision, Decision], causes: dict[tuple[str, str], Cause]
+) -> dict[str, Cause]:
+    """The changed policies these decisions depend on (selecting either end)."""
     found: dict[str, Cause] = {}
-    for d in (db, da):
+    for d in decisions:
         for side in (d.egress, d.ingress):
             for p in (*side.selecting, *side.isolated_by):
                 c = causes.get(("NetworkPolicy", p.ref.key))
                 if c is not None:
                     found[str(c)] = c
-    # a policy removed on the after side no longer appears there: look on the before side
-    for d in (db, da):
-        for ep in (d.source, d.destination):
-            if ep.pod is not None:
-                for key in (("Pod", ep.pod.key), ("Namespace", ep.pod.namespace)):
-                    c = causes.get(key)
-                    if c is not None:
-                        found[str(c)] = c
+    return found
+
+
+def _attribute(
+    src: str, dst: str, policy_causes: dict[str, Cause], causes: dict[tuple[str, str], Cause]
+) -> tuple[Cause, ...]:
+    """The changed objects this pair's decisions depend on, on either side: the
+    policies, and the pods and namespaces of its two ends."""
+    found = dict(policy_causes)
+    for key in (src, dst):
+        namespace = key.partition("/")[0]
+        for what in (("Pod", key), ("Namespace", namespace)):
+            c = causes.get(what)
+            if c is not None:
+                found[str(c)] = c
     return tuple(found[k] for k in sorted(found))
