@@ -389,10 +389,16 @@ def cni_findings(snapshot: Snapshot, cni: CniInfo, nodes: set[str]) -> list[Find
                 "cni-no-enforcement",
                 Severity.ERROR,
                 f"the network plugin is {profile.name}, which does not enforce NetworkPolicy: "
-                "policies are accepted by the API server but never applied, so policy is not "
-                "what blocks this traffic (the verdict is what the policies say, not what the "
-                "cluster does)",
+                "policies are accepted by the API server but never applied, so the traffic "
+                "flows whatever they say and policy is not the cause of a blocked connection: "
+                "look elsewhere (the application, its Service and endpoints, DNS, a firewall "
+                "outside the cluster)",
                 cni.evidence,
+                fix=Fix(
+                    "nothing to change in the policies; to have them enforced, run a policy "
+                    f"engine beside {profile.name} (Calico in policy-only mode, as Canal does, "
+                    "or replace the plugin with one that enforces NetworkPolicy)"
+                ),
             )
         )
     elif profile.enforces is Tri.UNKNOWN:

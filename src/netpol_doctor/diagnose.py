@@ -73,9 +73,14 @@ class Diagnosis:
     #: commands that confirm the diagnosis from a pod that should succeed
     verify: tuple[str, ...] = ()
     symptom: Symptom | None = None
+    #: What the policies alone say, when the data plane does something else (a plugin
+    #: that enforces no NetworkPolicy); None when `verdict` is the policies' answer.
+    policy_verdict: Verdict | None = None
 
     def decides(self, f: Finding) -> bool:
         """Is this finding part of what decides the verdict (vs. something to check too)?"""
+        if self.policy_verdict is not None:
+            return f.id in _DATA_PLANE  # the rule-level findings describe unenforced policy
         if f.id in _DECISIVE:
             return True
         return (self.destination.kind == "dns" and f.id == "dns-egress-missing") or (
@@ -149,11 +154,29 @@ def diagnose(
             verdict = Verdict.UNKNOWN
         pairs = [*snat, *pairs]
     findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
-    # On a plugin that enforces nothing, the blocked connection would in fact succeed.
-    enforced = cni.profile is None or cni.profile.enforces is not Tri.NO
-    verify = _verify(snapshot, pairs, verdict, sem) if enforced else ()
-    return Diagnosis(
-        verdict, src, dst, port, protocol, tuple(pairs), findings, cni, verify, symptom
+    diag = Diagnosis(verdict, src, dst, port, protocol, tuple(pairs), findings, cni, (), symptom)
+    if not _enforced(cni):
+        return _unenforced(diag)
+    return replace(diag, verify=_verify(snapshot, pairs, verdict, sem))
+
+
+def policy_decides(f: Finding) -> bool:
+    """Would this finding decide the verdict if the policies were enforced?"""
+    return f.id in _DECISIVE and f.id not in _DATA_PLANE
+
+
+def _enforced(cni: CniInfo) -> bool:
+    return cni.profile is None or cni.profile.enforces is not Tri.NO
+
+
+def _unenforced(diag: Diagnosis) -> Diagnosis:
+    """On a plugin that enforces no NetworkPolicy (standalone Flannel), traffic flows
+    whatever the policies say: that is the verdict, and the plugin is the deciding
+    finding. What the policies would do is kept (`policy_verdict`), and no fix that
+    edits a policy is offered as the cure for a block the policies do not cause."""
+    findings = tuple(f if f.id in _DATA_PLANE else replace(f, fix=None) for f in diag.findings)
+    return replace(
+        diag, verdict=Verdict.ALLOWED, policy_verdict=diag.verdict, findings=findings, verify=()
     )
 
 
@@ -210,7 +233,7 @@ def _diagnose_dns(
     dst = Target(DNS, "dns", "cluster DNS", tuple(p.destination for p in pairs))
     verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
     findings += context.cni_findings(snapshot, cni, _nodes(decisions))
-    return Diagnosis(
+    diag = Diagnosis(
         verdict,
         src,
         dst,
@@ -222,6 +245,7 @@ def _diagnose_dns(
         _verify(snapshot, pairs, verdict, sem),
         symptom,
     )
+    return diag if _enforced(cni) else _unenforced(diag)
 
 
 # --- findings ----------------------------------------------------------------------
@@ -290,6 +314,8 @@ def _order(findings: Iterable[Finding]) -> tuple[Finding, ...]:
 
 _DECISIVE = frozenset(k for k, group in _GROUPS.items() if group <= 3)
 _PER_SIDE = frozenset({"ingress-not-allowed", "egress-not-allowed"})
+#: What decides when the data plane overrides the policies.
+_DATA_PLANE = frozenset({"cni-no-enforcement"})
 
 
 def _nodes(decisions: Iterable[Decision]) -> set[str]:

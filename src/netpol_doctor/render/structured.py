@@ -147,6 +147,8 @@ def diagnosis_dict(diag: Diagnosis, problems: list[Finding]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "verdict": diag.verdict.value,
+        # what the policies alone say, when the plugin does not enforce them
+        "policy_verdict": (diag.policy_verdict or diag.verdict).value,
         "source": _target_dict(diag.source),
         "destination": _target_dict(diag.destination),
         "port": diag.port,

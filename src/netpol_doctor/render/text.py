@@ -11,7 +11,7 @@ import io
 from rich.console import Console
 from rich.markup import escape
 
-from ..diagnose import Diagnosis, PairResult
+from ..diagnose import Diagnosis, PairResult, policy_decides
 from ..engine import Decision, DirectionResult, Verdict
 from ..explain import describe_rule, direction_summary, rule_outcome_lines
 from ..findings import Finding, Severity
@@ -149,13 +149,29 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         f"{diag.verdict.value.upper()}  {diag.source.label} -> {diag.destination.label}  {ports}",
         _VERDICT_STYLE[diag.verdict],
     )
+    if diag.policy_verdict is not None:
+        out.add(
+            f"  the policies alone say {diag.policy_verdict.value}, but {diag.cni.name} does "
+            "not enforce them"
+        )
     main = decisive_pair(diag)
     decisive = [f for f in diag.findings if diag.decides(f)]
-    warnings = [f for f in diag.findings if not diag.decides(f) and f.severity is not Severity.INFO]
+    # Under a plugin that enforces nothing, the rule-level findings say what the
+    # policies would do once enforced: kept, under their own heading.
+    unenforced = [f for f in diag.findings if diag.policy_verdict is not None and policy_decides(f)]
+    warnings = [
+        f
+        for f in diag.findings
+        if not diag.decides(f) and f not in unenforced and f.severity is not Severity.INFO
+    ]
     if decisive:
         out.add()
         out.add("What blocks it" if diag.verdict is Verdict.DENIED else "What decides it", "bold")
         _finding_lines(out, decisive)
+    if unenforced:
+        out.add()
+        out.add("What the policies would do once a plugin enforces them", "bold")
+        _finding_lines(out, unenforced)
     if warnings:
         out.add()
         out.add("Also check", "bold")
