@@ -56,6 +56,9 @@ KNOWN_CNIS: tuple[CniProfile, ...] = (
 )
 
 
+_ALL_AGENTS = tuple(prefix for profile in KNOWN_CNIS for prefix in profile.agents)
+
+
 @dataclass(frozen=True, slots=True)
 class CniInfo:
     profile: CniProfile | None
@@ -75,6 +78,8 @@ def detect_cni(snapshot: Snapshot) -> CniInfo:
     names += [
         (p.owner[1] if p.owner else p.name, p.ref) for p in snapshot.pods if not p.is_template
     ]
+    # One pass keeps only names of any agent; each profile then looks at those few.
+    names = [(name, ref) for name, ref in names if name.startswith(_ALL_AGENTS)]
     for profile in KNOWN_CNIS:
         hits = tuple(ref for name, ref in names if name.startswith(profile.agents))
         if hits:
