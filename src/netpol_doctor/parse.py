@@ -185,11 +185,14 @@ class _Reader:
         raw = self.get(obj, key, dict, path, {})
         out: list[tuple[str, str]] = []
         for k, v in raw.items():
-            if isinstance(v, bool) or not isinstance(k, str):
-                self.problem(f"{path}.{key}", f"label {k!r}: value {v!r} is not a string")
-                continue
             # YAML reads `version: 1` as an int; kubectl would refuse it, we keep its text.
-            out.append((k, v if isinstance(v, str) else str(v)))
+            text = scalar_text(v)
+            if not isinstance(k, str) or text is None:
+                what = repr(k[:63]) if isinstance(k, str) else f"key {_type_word(k)}"
+                message = f"label {what}: value is {_type_word(v)}, not a string; ignored"
+                self.problem(f"{path}.{key}", message)
+                continue
+            out.append((k, text))
         return tuple(sorted(out))
 
     def ip(self, value: Any, path: str) -> IPAddress | None:
@@ -199,6 +202,23 @@ class _Reader:
         if address is None:
             self.problem(path, f"{value!r} is not an IP address; ignored")
         return address
+
+
+def scalar_text(value: object) -> str | None:
+    """A string, or the text of a plain number; None for anything else. Never str() of a
+    list or mapping: a YAML alias bomb is small as loaded and gigabytes once printed."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return None  # not a label value, and str() of a huge int raises past 4300 digits
+    return str(value)
+
+
+def _name_of(value: object) -> str | None:
+    """A name field read from a reference (owner, target): strings only."""
+    return value if isinstance(value, str) and value else None
 
 
 @lru_cache(maxsize=65536)
@@ -377,7 +397,7 @@ def _parse_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
     owner = None
     for o in r.get(meta, "ownerReferences", list, "metadata", []):
         if isinstance(o, dict) and o.get("controller") and isinstance(o.get("name"), str):
-            owner = (str(o.get("kind")), o["name"])
+            owner = (_name_of(o.get("kind")) or "?", o["name"])
     statuses = [s for s in r.get(status, "containerStatuses", list, "status", []) if s]
     waiting = tuple(
         s["state"]["waiting"].get("reason", "")
@@ -464,7 +484,7 @@ def _parse_endpoints(raw: dict[str, Any], r: _Reader) -> ParseResult:
                 addresses.append(ip)
             target = a.get("targetRef") if isinstance(a, dict) else None
             if isinstance(target, dict) and target.get("kind") == "Pod":
-                pods.append(str(target.get("name")))
+                pods.append(_name_of(target.get("name")) or "?")
         ports.extend(_endpoint_ports(r, r.get(subset, "ports", list, spath, []), f"{spath}.ports"))
     ep = Endpoints(r.ref, r.ref.name, tuple(addresses), tuple(pods), tuple(ports))
     return _ok(ep, "Endpoints")
@@ -484,7 +504,7 @@ def _parse_endpoint_slice(raw: dict[str, Any], r: _Reader) -> ParseResult:
                 addresses.append(ip)
         target = e.get("targetRef") if isinstance(e, dict) else None
         if isinstance(target, dict) and target.get("kind") == "Pod":
-            pods.append(str(target.get("name")))
+            pods.append(_name_of(target.get("name")) or "?")
     ports = _endpoint_ports(r, r.get(raw, "ports", list, "", []), "ports")
     return _ok(Endpoints(r.ref, service, tuple(addresses), tuple(pods), ports), "EndpointSlice")
 
@@ -550,7 +570,7 @@ def _parse_workload(raw: dict[str, Any], r: _Reader) -> ParseResult:
     ready_field = "numberReady" if kind == "DaemonSet" else "readyReplicas"
     owner = next(
         (
-            (str(o.get("kind")), str(o.get("name")))
+            (_name_of(o.get("kind")) or "?", _name_of(o.get("name")) or "?")
             for o in r.get(raw.get("metadata"), "ownerReferences", list, "metadata", [])
             if isinstance(o, dict) and o.get("controller")
         ),
@@ -564,11 +584,13 @@ def _parse_workload(raw: dict[str, Any], r: _Reader) -> ParseResult:
         ready=r.get(status, ready_field, int, "status", 0) if isinstance(status, dict) else None,
         container_names=pod.container_names if pod else (),
         container_args=tuple(
-            str(a)
+            text
             for c in r.get((template or {}).get("spec"), "containers", list, "", [])
             if isinstance(c, dict)
-            for a in (c.get("args") or []) + (c.get("command") or [])
-            if isinstance(a, str | int)
+            for field in ("args", "command")
+            if isinstance(c.get(field), list)
+            for a in c[field]
+            if (text := scalar_text(a)) is not None
         ),
         labels=r.labels(raw.get("metadata"), "labels", "metadata"),
         owner=owner,
@@ -582,7 +604,7 @@ def _parse_event(raw: dict[str, Any], r: _Reader) -> ParseResult:
     if isinstance(inv, dict) and isinstance(inv.get("name"), str):
         ns = inv.get("namespace")
         involved = ObjectRef(
-            str(inv.get("kind") or "?"), ns if isinstance(ns, str) else None, inv["name"]
+            _name_of(inv.get("kind")) or "?", ns if isinstance(ns, str) else None, inv["name"]
         )
     ev = Event(
         r.ref,
