@@ -3,7 +3,7 @@
 Raw YAML/JSON stops here: nothing downstream sees a dict. Every problem becomes a
 `Finding` naming the file, document, object and field path; a bad object is dropped
 (or a bad field skipped) and parsing goes on. Imports `model`, `findings`,
-`validation`.
+`validation`, `crd_validation`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from functools import lru_cache
 from ipaddress import IPv4Address, ip_address, ip_network
 from typing import Any, TypeVar
 
+from .crd_validation import validate_extended
 from .findings import Finding, Severity
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -285,7 +286,7 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
     api_version = raw.get("apiVersion")
     group = _api_group(api_version) if isinstance(api_version, str) else ""
     if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
-        return ParseResult(ExtendedObject(ref, group, raw), kind)
+        return _extended(raw, ref, group)
     parser = _PARSERS.get(kind)
     if parser is None or (kind == "NetworkPolicy" and group not in ("networking.k8s.io", "")):
         return ParseResult(None, kind)
@@ -301,6 +302,22 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
         result = ParseResult(None, kind)
     result.findings[:0] = reader.findings
     return result
+
+
+_NEVER_EXISTS = "the API server rejects this object: it never exists in a cluster"
+
+
+def _extended(raw: dict[str, Any], ref: ObjectRef, group: str) -> ParseResult:
+    """Checked against its kind's schema here, so a wrong type never reaches a family's
+    compile; a rejected object is dropped, as the cluster never stored it."""
+    problems = validate_extended(group, ref.kind, raw)
+    if not problems:
+        return ParseResult(ExtendedObject(ref, group, raw), ref.kind)
+    findings = [
+        Finding("policy-invalid", Severity.ERROR, f"{v.message} ({_NEVER_EXISTS})", (ref,), v.path)
+        for v in problems
+    ]
+    return ParseResult(None, ref.kind, findings)
 
 
 def _ok(obj: Parsed, kind: str) -> ParseResult:
