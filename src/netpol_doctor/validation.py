@@ -165,7 +165,7 @@ def _cidr_warning(s: str, path: str, addr: IPAddress, net: IPNetwork) -> list[Vi
         advice += f", or {addr}/{addr.max_prefixlen} for the single address"
     if rule == "VAL-17":
         advice += " (rejected once the StrictIPCIDRValidation gate is on)"
-    message = f"{show_value(s)} is not canonical ({', '.join(reasons)}): admitted with a warning"
+    message = f"{_show(s)} is not canonical ({', '.join(reasons)}): admitted with a warning"
     return [Violation(path, f"{message}, read as {net}; {advice}", rule, Level.WARNING)]
 
 
@@ -177,7 +177,7 @@ def parse_cidr(s: str, path: str) -> tuple[IPv4Network | IPv6Network | None, lis
     addr = _ip_sloppy(addr_text)
     prefix = _decimal(prefix_text, addr.max_prefixlen) if addr is not None and slash else None
     if addr is None or prefix is None:
-        bad = f"{show_value(s)} is not a valid CIDR: write address/prefix-length, e.g. 10.0.0.0/16"
+        bad = f"{_show(s)} is not a valid CIDR: write address/prefix-length, e.g. 10.0.0.0/16"
         return None, [_err(path, bad, "VAL-15")]
     net = ip_network((addr, prefix), strict=False)
     return net, _cidr_warning(s, path, addr, net)
@@ -186,7 +186,7 @@ def parse_cidr(s: str, path: str) -> tuple[IPv4Network | IPv6Network | None, lis
 # --- field types: what a typed decoder accepts --------------------------------------------------
 
 
-def show_value(v: object) -> str:
+def _show(v: object) -> str:
     """The offending value for a message: JSON-quoted strings, short, never raising."""
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**30:
         return "a huge integer"  # str() of a huge int raises (the 4300-digit limit)
@@ -207,10 +207,15 @@ _TYPE_WORDS: tuple[tuple[type, str], ...] = (
 )
 
 
-def type_error(path: str, expected: str, v: object, hint: str = "") -> Violation:
+def _type_error(path: str, expected: str, v: object, hint: str = "") -> Violation:
     got = next((word for t, word in _TYPE_WORDS if isinstance(v, t)), f"a {type(v).__name__}")
-    shown = f" ({show_value(v)})" if isinstance(v, int | float | str) else ""
+    shown = f" ({_show(v)})" if isinstance(v, int | float | str) else ""
     return _err(path, f"expected {expected}, got {got}{shown}{hint}", "TYPE")
+
+
+#: Public for the schema checks of the other policy kinds (crd_validation).
+show_value = _show
+type_error = _type_error
 
 
 def _is_int(v: object) -> TypeGuard[int]:
@@ -221,7 +226,7 @@ def _list(v: object, path: str) -> tuple[list[object], list[Violation]]:
     """A list field; null decodes to an empty list."""
     if v is None or isinstance(v, list):
         return v or [], []
-    return [], [type_error(path, "a list", v)]
+    return [], [_type_error(path, "a list", v)]
 
 
 def _string(v: object, path: str, what: str = "") -> tuple[str | None, list[Violation]]:
@@ -229,7 +234,7 @@ def _string(v: object, path: str, what: str = "") -> tuple[str | None, list[Viol
     if v is None or isinstance(v, str):
         return v or "", []
     quote = "; quote it in YAML if it is text" if isinstance(v, int | float) else ""
-    return None, [type_error(path, f"a string{what and ' for '}{what}", v, quote)]
+    return None, [_type_error(path, f"a string{what and ' for '}{what}", v, quote)]
 
 
 # --- walking the schema -------------------------------------------------------------------------
@@ -253,7 +258,7 @@ def _join(path: str, key: str) -> str:
 def _walk(v: object, path: str, kind: _Kind) -> Iterator[Violation]:
     """Check a struct field by field in document order; null decodes to the zero struct."""
     if v is not None and not isinstance(v, Mapping):
-        yield type_error(path, "a mapping", v)
+        yield _type_error(path, "a mapping", v)
         return
     obj: Obj = v or {}
     if kind.whole is not None:
@@ -287,10 +292,10 @@ _HOME = {  # where a field found in the wrong struct does belong
 
 
 def _unknown(path: str, key: object, kind: _Kind) -> Violation:
-    name = key if isinstance(key, str) else show_value(key)
+    name = key if isinstance(key, str) else _show(key)
     if kind.name == "LabelSelector" and name in _NP12_KEYS:
         message = (
-            f"{show_value(name)} inside {path} is probably mis-indented: it belongs directly under "
+            f"{_show(name)} inside {path} is probably mis-indented: it belongs directly under "
             f"spec. Strict field validation rejects the object; where unknown fields are "
             f"dropped instead, the policy silently loses its {name}"
         )
@@ -304,7 +309,7 @@ def _unknown(path: str, key: object, kind: _Kind) -> Violation:
     else:
         hint = f" (known fields: {', '.join(kind.fields)})"
     message = (
-        f"unknown field {show_value(name)} in {kind.name}{hint}; the API server drops it with a "
+        f"unknown field {_show(name)} in {kind.name}{hint}; the API server drops it with a "
         f"warning (kubectl --validate=strict rejects the object)"
     )
     return Violation(_join(path, name), message, "UNKNOWN-FIELD", Level.WARNING)
@@ -344,7 +349,7 @@ def _text(rule: str, ok: Callable[[str], bool], what: str, problem: str, null: s
         text, bad = _string(null if v is None else v, path, what)
         yield from bad
         if text is not None and not ok(text):
-            yield _err(path, f"{what} {show_value(text)} {problem}", rule)
+            yield _err(path, f"{what} {_show(text)} {problem}", rule)
 
     return check
 
@@ -362,11 +367,11 @@ def _labels(key_rule: str, value_rule: str | None) -> Check:
 
     def check(obj: Obj, v: object, path: str) -> Iterator[Violation]:
         if v is not None and not isinstance(v, Mapping):
-            yield type_error(path, "a mapping of strings", v)
+            yield _type_error(path, "a mapping of strings", v)
             return
         for key, value in (v or {}).items():
             yield from key_check(obj, key, path)
-            what = f"label {show_value(key)} value"
+            what = f"label {_show(key)} value"
             if value_rule is None:  # annotations: any string
                 yield from _string(value, path)[1]
                 continue
@@ -384,7 +389,7 @@ def _name(obj: Obj, v: object, path: str) -> Iterator[Violation]:
         yield _err(path, "metadata.name is required", "VAL-1")
     elif text and not valid_dns_subdomain(text):
         need = "lowercase a-z, 0-9, '-' and '.', alphanumeric ends, at most 253 characters"
-        yield _err(path, f"name {show_value(text)} is not a DNS-1123 subdomain: {need}", "VAL-1")
+        yield _err(path, f"name {_show(text)} is not a DNS-1123 subdomain: {need}", "VAL-1")
 
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -447,7 +452,7 @@ def _except(obj: Obj, v: object, path: str) -> Iterator[Violation]:
     cidr_text = obj.get("cidr")
     cidr = parse_cidr(cidr_text, path)[0] if isinstance(cidr_text, str) else None
     if exc is not None and cidr is not None and not _strict_subset(exc, cidr):
-        message = f"except {show_value(text)} is not a strict subset of cidr {cidr}"
+        message = f"except {_show(text)} is not a strict subset of cidr {cidr}"
         yield _err(path, f"{message}: it must be a smaller range inside it", "VAL-16")
 
 
@@ -480,32 +485,32 @@ _PEER = _Kind(
 def _port(_: Obj, v: object, path: str) -> Iterator[Violation]:
     if _is_int(v):
         if not 1 <= v <= 65535:
-            yield _err(path, f"port {show_value(v)} is out of range 1-65535", "VAL-31")
+            yield _err(path, f"port {_show(v)} is out of range 1-65535", "VAL-31")
     elif isinstance(v, str):
         if _DIGITS_RE.fullmatch(v):  # NP-67: an IntOrString string is always a port name
             fix = f"not a number; write {v.lstrip('0') or '0'} without quotes"
-            yield _err(path, f"quoted port {show_value(v)} is a port name, {fix}", "VAL-33")
+            yield _err(path, f"quoted port {_show(v)} is a port name, {fix}", "VAL-33")
         elif problems := _port_name_problems(v):
-            yield _err(path, f"port name {show_value(v)} needs {', '.join(problems)}", "VAL-33")
+            yield _err(path, f"port name {_show(v)} needs {', '.join(problems)}", "VAL-33")
     elif v is not None:
-        yield type_error(path, "an integer or a string", v)
+        yield _type_error(path, "an integer or a string", v)
 
 
 def _end_port(obj: Obj, v: object, path: str) -> Iterator[Violation]:
     port = obj.get("port")
     if v is not None and not _is_int(v):
-        yield type_error(path, "an integer", v)
+        yield _type_error(path, "an integer", v)
     elif v is None:
         return
     elif port is None:
-        yield _err(path, f"endPort {show_value(v)} needs a port to start the range", "VAL-35")
+        yield _err(path, f"endPort {_show(v)} needs a port to start the range", "VAL-35")
     elif isinstance(port, str):
-        yield _err(path, f"endPort {show_value(v)} needs a numeric port, not {show_value(port)}", "VAL-34")
+        yield _err(path, f"endPort {_show(v)} needs a numeric port, not {_show(port)}", "VAL-34")
     elif _is_int(port):  # Go range-checks endPort only here
         if v < port:
-            yield _err(path, f"endPort {show_value(v)} is less than port {show_value(port)}", "VAL-32")
+            yield _err(path, f"endPort {_show(v)} is less than port {_show(port)}", "VAL-32")
         if not 1 <= v <= 65535:
-            yield _err(path, f"endPort {show_value(v)} is out of range 1-65535", "VAL-32")
+            yield _err(path, f"endPort {_show(v)} is out of range 1-65535", "VAL-32")
 
 
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -585,5 +590,5 @@ def validate_network_policy(obj: Mapping[str, Any]) -> list[Violation]:
     Total: any input, including None and wrong types anywhere, yields violations, never raises.
     """
     if not isinstance(obj, Mapping):
-        return [type_error("<root>", "a mapping (a NetworkPolicy object)", obj)]
+        return [_type_error("<root>", "a mapping (a NetworkPolicy object)", obj)]
     return list(_walk(obj, "", _POLICY))
