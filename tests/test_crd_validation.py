@@ -111,7 +111,7 @@ CASES: list[tuple[dict[str, Any], tuple[str | int, ...], object, str]] = [
     (ANP, ("spec", "ingress", 0, "ports"), True, "spec.ingress[0].ports"),
     (ANP, ("spec", "ingress", 0, "ports", 0, "portNumber", "port"), 0, "…portNumber.port"),
     (ANP, ("spec", "ingress", 0, "ports", 0, "portNumber", "protocol"), "tcp", "…protocol"),
-    (ANP, ("spec", "ingress", 0, "ports", 1, "portRange", "start"), 10, "…portRange.end"),
+    (ANP, ("spec", "ingress", 0, "ports", 1, "portRange", "start"), "1", "…portRange.start"),
     (ANP, ("spec", "ingress", 0, "ports", 0), {}, "spec.ingress[0].ports[0]"),
     (ANP, ("spec", "egress", 0, "to", 0, "networks", 0), "10.0.0.0/33", "…networks[0]"),
     (ANP, ("spec", "priority"), 1001, "spec.priority"),

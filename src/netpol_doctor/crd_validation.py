@@ -218,14 +218,10 @@ _PORT = _integer(1, 65535)
 _ADMIN_PROTOCOL = _enum("TCP", "UDP", "SCTP")
 
 
-def _start_end(strict: bool) -> Callable[[Mapping[object, object], str], Iterator[Violation]]:
-    def check(v: Mapping[object, object], path: str) -> Iterator[Violation]:
-        start, end = v.get("start"), v.get("end")
-        if _is_int(start) and _is_int(end) and (start >= end if strict else start > end):
-            word = "less than" if strict else "at most"
-            yield _err(_join(path, "end"), f"start {start} must be {word} end {end}")
-
-    return check
+def _start_before_end(v: Mapping[object, object], path: str) -> Iterator[Violation]:
+    start, end = v.get("start"), v.get("end")
+    if _is_int(start) and _is_int(end) and start >= end:  # ADM-35, a CEL rule
+        yield _err(_join(path, "end"), f"start {start} must be less than end {end}")
 
 
 def _admin_peer(egress: bool) -> Check:
@@ -245,8 +241,7 @@ _V1_PORT = _mapping(
         "namedPort": _STRING,
         "portRange": _mapping(
             {"protocol": _ADMIN_PROTOCOL, "start": _PORT, "end": _PORT},
-            required=("start", "end"),
-            whole=_start_end(strict=False),
+            required=("start", "end"),  # start < end is documented, not enforced (ADM-42)
         ),
     },
     one_of=True,
@@ -259,7 +254,7 @@ _DESTINATION = _mapping(  # ADM-35
                 "range": _mapping(
                     {"start": _PORT, "end": _PORT},
                     required=("start", "end"),
-                    whole=_start_end(strict=True),
+                    whole=_start_before_end,
                 ),
             },
             one_of=True,
