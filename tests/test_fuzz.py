@@ -73,7 +73,7 @@ def _show(path: Path_) -> str:
 
 def _mutations() -> list[Any]:
     docs = list(yaml.safe_load_all(BASE.read_text()))
-    wanted = os.environ.get("NETPOL_FUZZ_PER_OBJECT", "4")
+    wanted = os.environ.get("NETPOL_FUZZ_PER_OBJECT", "3")
     rng = random.Random(int(os.environ.get("NETPOL_FUZZ_SEED", "14")))
     out = []
     for i, doc in enumerate(docs):
