@@ -61,6 +61,12 @@ PLACES = [
         None,
     ),
     (
+        "container port protocol",
+        _POD + "spec:\n  containers:\n  - name: c\n    ports:\n    - containerPort: 80\n"
+        "      protocol:\n{bomb}\n",
+        "spec.containers[0].ports[0]",
+    ),
+    (
         "container args",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d, namespace: shop}}\nspec:\n"
         "  template:\n    spec:\n      containers:\n      - name: c\n        args:\n        - x:\n"
@@ -87,4 +93,4 @@ def test_alias_bomb_is_refused_before_it_is_printed(
     assert peak < 50 * 2**20, (what, peak)
     if field is not None:
         problems = [p for p in snap.problems if p.field == field]
-        assert problems and "value is a mapping" in problems[0].message, snap.problems
+        assert problems and "a mapping" in problems[0].message, snap.problems

@@ -118,14 +118,14 @@ def _policy(obj: ExtendedObject) -> AdminPolicy:
     if kind == "ClusterNetworkPolicy":
         tier = spec.get("tier")
         if tier not in (ADMIN, BASELINE):
-            raise _Invalid("spec.tier", f"tier must be Admin or Baseline, not {tier!r}")
+            raise _Invalid("spec.tier", f"tier must be Admin or Baseline, not {show_value(tier)}")
     else:
         tier = ADMIN if kind == "AdminNetworkPolicy" else BASELINE
     priority = spec.get("priority")
     if priority is None and kind == "BaselineAdminNetworkPolicy":
         priority = 0  # one per cluster: it has no priority field
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 1000:
-        raise _Invalid("spec.priority", f"priority must be 0-1000, not {priority!r}")
+        raise _Invalid("spec.priority", f"priority must be 0-1000, not {show_value(priority)}")
     subject = _pods_peer(spec.get("subject"), "spec.subject", True)
     return AdminPolicy(
         obj.ref,

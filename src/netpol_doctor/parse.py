@@ -42,7 +42,7 @@ from .model import (
     ServicePort,
     Workload,
 )
-from .validation import Level, parse_cidr, validate_network_policy
+from .validation import Level, parse_cidr, show_value, validate_network_policy
 
 __all__ = [
     "EXTENDED_KINDS",
@@ -337,9 +337,10 @@ def _protocol(r: _Reader, value: Any, path: str) -> Protocol:
     if value is None:
         return Protocol.TCP
     try:
-        return Protocol(value)
+        # Enum's own error message is the repr of the value: never hand it a container.
+        return Protocol(value if isinstance(value, str) else "")
     except ValueError:
-        r.problem(path, f"protocol {value!r} is not TCP, UDP or SCTP; read as TCP")
+        r.problem(path, f"protocol {show_value(value)} is not TCP, UDP or SCTP; read as TCP")
         return Protocol.TCP
 
 
