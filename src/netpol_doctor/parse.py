@@ -340,7 +340,8 @@ def _protocol(r: _Reader, value: Any, path: str) -> Protocol:
         # Enum's own error message is the repr of the value: never hand it a container.
         return Protocol(value if isinstance(value, str) else "")
     except ValueError:
-        r.problem(path, f"protocol {show_value(value)} is not TCP, UDP or SCTP; read as TCP")
+        shown = show_value(value) if isinstance(value, str | int) else _type_word(value)
+        r.problem(path, f"protocol {shown} is not TCP, UDP or SCTP; read as TCP")
         return Protocol.TCP
 
 
