@@ -136,6 +136,7 @@ def test_extended_and_unknown_kinds_are_counted(tmp_path: Path) -> None:
             "apiVersion": "policy.networking.k8s.io/v1alpha1",
             "kind": "AdminNetworkPolicy",
             "metadata": {"name": "a"},
+            "spec": {"priority": 1, "subject": {"namespaces": {}}},  # required by the CRD
         },
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "shop"}},
         {

@@ -19,7 +19,7 @@ from .findings import Finding, Severity
 from .model import NAMESPACE_NAME_LABEL, Direction, IPNetwork, LabelSelector, ObjectRef, Protocol
 from .parse import ExtendedObject, parse_selector
 from .selectors import Tri, match_selector, tri_all, tri_any
-from .validation import Level, validate_label_selector
+from .validation import Level, show_value, validate_label_selector
 
 __all__ = ["AdminPolicy", "after_network_policy", "before_network_policy", "compile", "direction"]
 
@@ -98,9 +98,10 @@ def _selector(raw: Any, path: str) -> LabelSelector:
 def _pods_peer(raw: Any, path: str, namespaced_only: bool) -> PodsPeer:
     if not isinstance(raw, dict):
         raise _Invalid(path, "expected a mapping")
-    if "namespaces" in raw:
+    # A null field is absent: the API server prunes it (crd_validation).
+    if raw.get("namespaces") is not None:
         return PodsPeer(_selector(raw["namespaces"], f"{path}.namespaces"), None)
-    if "pods" in raw and isinstance(raw["pods"], dict):
+    if isinstance(raw.get("pods"), dict):
         pods = raw["pods"]
         return PodsPeer(
             _selector(pods.get("namespaceSelector"), f"{path}.pods.namespaceSelector"),
@@ -117,12 +118,14 @@ def _policy(obj: ExtendedObject) -> AdminPolicy:
     if kind == "ClusterNetworkPolicy":
         tier = spec.get("tier")
         if tier not in (ADMIN, BASELINE):
-            raise _Invalid("spec.tier", f"tier must be Admin or Baseline, not {tier!r}")
+            raise _Invalid("spec.tier", f"tier must be Admin or Baseline, not {show_value(tier)}")
     else:
         tier = ADMIN if kind == "AdminNetworkPolicy" else BASELINE
-    priority = spec.get("priority", 0 if tier == BASELINE else None)
+    priority = spec.get("priority")
+    if priority is None and kind == "BaselineAdminNetworkPolicy":
+        priority = 0  # one per cluster: it has no priority field
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 1000:
-        raise _Invalid("spec.priority", f"priority must be 0-1000, not {priority!r}")
+        raise _Invalid("spec.priority", f"priority must be 0-1000, not {show_value(priority)}")
     subject = _pods_peer(spec.get("subject"), "spec.subject", True)
     return AdminPolicy(
         obj.ref,
@@ -144,23 +147,31 @@ def _rules(spec: dict[str, Any], direction: Direction, kind: str) -> tuple[Admin
         path = f"spec.{field}[{i}]"
         if not isinstance(rule, dict):
             raise _Invalid(path, "expected a mapping")
-        action = _ACTIONS.get(rule.get("action", ""))
+        word = rule.get("action")
+        action = _ACTIONS.get(word) if isinstance(word, str) else None
         if action is None or (kind == "BaselineAdminNetworkPolicy" and action is Action.PASS):
-            raise _Invalid(f"{path}.action", f"action {rule.get('action')!r} is not allowed here")
+            raise _Invalid(f"{path}.action", f"action {show_value(word)} is not allowed here")
         peers_raw = rule.get(direction.peers_field) or []
+        if not isinstance(peers_raw, list):
+            raise _Invalid(f"{path}.{direction.peers_field}", "expected a list")
         peers: list[PodsPeer | tuple[str, Any]] = []
         unknown = False
         for j, p in enumerate(peers_raw):
             ppath = f"{path}.{direction.peers_field}[{j}]"
-            if isinstance(p, dict) and ("namespaces" in p or "pods" in p):
+            has = set(k for k, v in p.items() if v is not None) if isinstance(p, dict) else set()
+            if has & {"namespaces", "pods"}:
                 peers.append(_pods_peer(p, ppath, False))
-            elif isinstance(p, dict) and "nodes" in p and direction is Direction.EGRESS:
+            elif "nodes" in has and direction is Direction.EGRESS:
                 peers.append(("nodes", _selector(p["nodes"], f"{ppath}.nodes")))
-            elif isinstance(p, dict) and "networks" in p and direction is Direction.EGRESS:
+            elif "networks" in has and direction is Direction.EGRESS:
                 peers.append(("networks", _networks(p["networks"], f"{ppath}.networks")))
             else:
                 unknown = True  # domainNames or a newer peer: fail closed (ADM-21, ADM-34)
-        ports = _ports(rule.get("ports"), rule.get("protocols"), path)
+        # Each version knows one of the two fields; the API server prunes the other.
+        v2 = kind == "ClusterNetworkPolicy"
+        ports = _ports(
+            None if v2 else rule.get("ports"), rule.get("protocols") if v2 else None, path
+        )
         out.append(AdminRule(i, action, tuple(peers), ports, unknown))
     return tuple(out)
 
@@ -169,7 +180,7 @@ def _networks(raw: Any, path: str) -> tuple[IPNetwork, ...]:
     if not isinstance(raw, list) or not raw:
         raise _Invalid(path, "expected a non-empty list of CIDRs")
     try:
-        return tuple(ip_network(str(c), strict=False) for c in raw)
+        return tuple(ip_network(c if isinstance(c, str) else "?", strict=False) for c in raw)
     except ValueError as exc:
         raise _Invalid(path, str(exc)) from None
 
@@ -178,36 +189,63 @@ def _ports(ports: Any, protocols: Any, path: str) -> tuple[AdminPort, ...] | Non
     out: list[AdminPort] = []
     if ports is None and protocols is None:
         return None
+    for field, items in (("ports", ports), ("protocols", protocols)):
+        if not isinstance(items, list | None):
+            raise _Invalid(f"{path}.{field}", "expected a list")
     for k, p in enumerate(ports or []):  # v1alpha1
         if not isinstance(p, dict):
             raise _Invalid(f"{path}.ports[{k}]", "expected a mapping")
-        if "portNumber" in p:
-            n = p["portNumber"]
-            out.append(AdminPort(Protocol(n.get("protocol", "TCP")), n["port"], n["port"]))
-        elif "portRange" in p:
-            r = p["portRange"]
-            out.append(AdminPort(Protocol(r.get("protocol", "TCP")), r["start"], r["end"]))
-        elif "namedPort" in p:
-            out.append(AdminPort(None, name=str(p["namedPort"])))
+        number, span, name = p.get("portNumber"), p.get("portRange"), p.get("namedPort")
+        if isinstance(number, dict):
+            port = _port_number(number.get("port"), f"{path}.ports[{k}].portNumber.port")
+            out.append(AdminPort(_protocol(number, f"{path}.ports[{k}]"), port, port))
+        elif isinstance(span, dict):
+            where = f"{path}.ports[{k}].portRange"
+            start, end = (
+                _port_number(span.get("start"), where),
+                _port_number(span.get("end"), where),
+            )
+            out.append(AdminPort(_protocol(span, where), start, end))
+        elif isinstance(name, str):
+            out.append(AdminPort(None, name=name))
         else:
             raise _Invalid(f"{path}.ports[{k}]", "set portNumber, portRange or namedPort")
     for k, p in enumerate(protocols or []):  # v1alpha2
         if not isinstance(p, dict):
             raise _Invalid(f"{path}.protocols[{k}]", "expected a mapping")
-        if "destinationNamedPort" in p:
-            out.append(AdminPort(None, name=str(p["destinationNamedPort"])))
+        if isinstance(p.get("destinationNamedPort"), str):
+            out.append(AdminPort(None, name=p["destinationNamedPort"]))
             continue
         for proto in ("tcp", "udp", "sctp"):
-            if proto in p:
-                dport = (p[proto] or {}).get("destinationPort") or {}
-                if "number" in dport:
-                    out.append(AdminPort(Protocol(proto.upper()), dport["number"], dport["number"]))
-                elif "range" in dport:
-                    rng = dport["range"]
-                    out.append(AdminPort(Protocol(proto.upper()), rng["start"], rng["end"]))
-                else:
-                    raise _Invalid(f"{path}.protocols[{k}].{proto}", "destinationPort is required")
+            if p.get(proto) is None:
+                continue
+            where = f"{path}.protocols[{k}].{proto}"
+            dport = p[proto].get("destinationPort") if isinstance(p[proto], dict) else None
+            dport = dport if isinstance(dport, dict) else {}
+            rng = dport.get("range")
+            if dport.get("number") is not None:
+                n = _port_number(dport["number"], f"{where}.destinationPort.number")
+                out.append(AdminPort(Protocol(proto.upper()), n, n))
+            elif isinstance(rng, dict):
+                start = _port_number(rng.get("start"), f"{where}.destinationPort.range")
+                end = _port_number(rng.get("end"), f"{where}.destinationPort.range")
+                out.append(AdminPort(Protocol(proto.upper()), start, end))
+            else:
+                raise _Invalid(where, "destinationPort is required")
     return tuple(out)
+
+
+def _port_number(raw: Any, path: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 65535:
+        raise _Invalid(path, f"expected a port number 1-65535, not {show_value(raw)}")
+    return raw
+
+
+def _protocol(raw: dict[str, Any], path: str) -> Protocol:
+    value = raw.get("protocol") or "TCP"  # the CRD's default
+    if value not in ("TCP", "UDP", "SCTP"):
+        raise _Invalid(f"{path}.protocol", f"protocol {show_value(value)} is not TCP, UDP or SCTP")
+    return Protocol(value)
 
 
 # --- evaluating --------------------------------------------------------------------

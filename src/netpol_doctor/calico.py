@@ -16,7 +16,7 @@ documented defaults (order unset = last, defaultAction Deny: docs `resources/tie
 the answer is UNKNOWN where its place or default action matters. No HostEndpoints or network
 sets exist: selectors match pods only; nodes and outside addresses match `nets` only.
 Imports `model`, `selectors`, `findings`, `parse`, `snapshot`, `engine`, `extended`,
-`calico_selector`.
+`calico_selector`, `validation`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .model import NAMESPACE_NAME_LABEL, Direction, IPNetwork, ObjectRef, Pod, P
 from .parse import ExtendedObject
 from .selectors import Tri, tri_all, tri_any
 from .snapshot import Snapshot
+from .validation import show_value
 
 __all__ = ["CalicoPolicy", "CalicoRule", "EntityRule", "PortRange", "RuleAction", "TierInfo"]
 __all__ += ["compile", "direction"]
@@ -195,7 +196,8 @@ def _tier(obj: ExtendedObject) -> TierInfo:
     spec = _mapping(obj.raw.get("spec") or {}, "spec")
     action = spec.get("defaultAction") or "Deny"
     if action not in ("Deny", "Pass"):
-        raise _Invalid("spec.defaultAction", f"defaultAction {action!r}: expected Deny or Pass")
+        problem = f"defaultAction {show_value(action)}: expected Deny or Pass"
+        raise _Invalid("spec.defaultAction", problem)
     order = _order(spec.get("order"), "spec.order")
     return TierInfo(obj.ref.name, order, RuleAction(action), True, obj.ref)
 
@@ -209,13 +211,15 @@ def _tier_info(name: str, tiers: Mapping[str, TierInfo]) -> TierInfo:
 
 def _mapping(raw: object, path: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
-        raise _Invalid(path, f"expected a mapping, got {raw!r}")
+        raise _Invalid(path, f"expected a mapping, got {show_value(raw)}")
     return raw
 
 
 def _order(raw: object, path: str) -> float | None:
     if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int | float)):
-        raise _Invalid(path, f"order must be a number, got {raw!r}")
+        raise _Invalid(path, f"order must be a number, got {show_value(raw)}")
+    if isinstance(raw, int) and abs(raw) > 2**1023:  # float() would overflow
+        raise _Invalid(path, "order is too large for a float64")
     return None if raw is None else float(raw)
 
 
@@ -224,7 +228,7 @@ def _policy(obj: ExtendedObject, tiers: Mapping[str, TierInfo]) -> CalicoPolicy:
     spec = _mapping(obj.raw.get("spec") or {}, "spec")
     tier = spec.get("tier") or ""
     if not isinstance(tier, str):
-        raise _Invalid("spec.tier", f"tier must be a string, got {tier!r}")
+        raise _Invalid("spec.tier", f"tier must be a string, got {show_value(tier)}")
     if not tier:  # stored names carry "<tier>." (CAL-7, names.TierFromPolicyName)
         stored = obj.api_group == "crd.projectcalico.org" and "." in name
         tier = name.split(".", 1)[0] if stored else _DEFAULT
@@ -262,7 +266,9 @@ def _policy(obj: ExtendedObject, tiers: Mapping[str, TierInfo]) -> CalicoPolicy:
 def _types(raw: object, rules: Mapping[Direction, tuple[CalicoRule, ...]]) -> frozenset[Direction]:
     if raw:
         if not isinstance(raw, list) or any(t not in ("Ingress", "Egress") for t in raw):
-            raise _Invalid("spec.types", f"types {raw!r}: expected a list of Ingress, Egress")
+            raise _Invalid(
+                "spec.types", f"types {show_value(raw)}: expected a list of Ingress, Egress"
+            )
         return frozenset(Direction(t) for t in raw)
     # CAL-12 (defaultPolicyTypesField): no egress rules -> Ingress (also with no rules at all);
     # egress rules only -> Egress alone (Kubernetes would add Ingress, NP-22); both -> both.
@@ -273,18 +279,24 @@ def _types(raw: object, rules: Mapping[Direction, tuple[CalicoRule, ...]]) -> fr
 
 def _selector(raw: object, path: str, *, allow_global: bool = False) -> Selector:
     if not isinstance(raw, str | None):
-        raise _Invalid(path, f"a selector must be a string, got {raw!r}")
+        raise _Invalid(path, f"a selector must be a string, got {show_value(raw)}")
     try:
         return cs.parse(raw or "", allow_global=allow_global)
     except cs.CalicoSelectorError as e:
-        raise _Invalid(path, f"{e.problem} in selector {raw!r}") from None
+        raise _Invalid(path, f"{e.problem} in selector {show_value(raw)}") from None
 
 
 def _protocol(raw: object, path: str) -> int | None:
     text = str(raw).upper() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if raw is None or text in _PROTOCOLS or (text.isdigit() and 1 <= int(text) <= 255):
+    if raw is None or text in _PROTOCOLS or (_number(text, 3) and 1 <= int(text) <= 255):
         return None if raw is None else _PROTOCOLS.get(text) or int(text)
-    raise _Invalid(path, f"protocol {raw!r}: expected TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite, 1-255")
+    message = "expected TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite, 1-255"
+    raise _Invalid(path, f"protocol {show_value(raw)}: {message}")
+
+
+def _number(text: str, digits: int) -> bool:
+    """ASCII digits only (str.isdigit accepts "²", which int() refuses), short enough."""
+    return text.isascii() and text.isdigit() and len(text) <= digits
 
 
 def _ports(raw: object, path: str) -> tuple[PortRange, ...]:
@@ -294,14 +306,16 @@ def _ports(raw: object, path: str) -> tuple[PortRange, ...]:
     for i, item in enumerate(raw or []):
         text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
         first, sep, last = text.partition(":") if isinstance(text, str) else ("", "", "")
-        if first.isdigit() and (not sep or last.isdigit()):
+        if _number(first, 9) and (not sep or _number(last, 9)):
             if not int(first) <= int(last or first) <= 65535:
-                raise _Invalid(f"{path}[{i}]", f"port {item!r}: out of 0-65535 or reversed")
+                problem = f"port {show_value(item)}: out of 0-65535 or reversed"
+                raise _Invalid(f"{path}[{i}]", problem)
             out.append(PortRange(text, int(first), int(last or first)))
         elif isinstance(text, str) and text and not sep:
             out.append(PortRange(text, name=text))
         else:
-            raise _Invalid(f"{path}[{i}]", f"port {item!r}: expected a number, 'a:b' or a name")
+            problem = f"port {show_value(item)}: expected a number, 'a:b' or a name"
+            raise _Invalid(f"{path}[{i}]", problem)
     return tuple(out)
 
 
@@ -309,7 +323,7 @@ def _nets(raw: object, path: str) -> tuple[IPNetwork, ...]:
     try:
         if not isinstance(raw, list):
             raise ValueError("expected a list of CIDRs")
-        return tuple(ip_network(str(n), strict=False) for n in raw)
+        return tuple(ip_network(n if isinstance(n, str) else "?", strict=False) for n in raw)
     except ValueError as e:
         raise _Invalid(path, f"invalid CIDR: {e}") from None
 
@@ -334,7 +348,7 @@ def _entity(raw: object, path: str, unknown: list[str]) -> EntityRule:
         selector=sel(e, "selector", path),
         not_selector=sel(e, "notSelector", path),
         namespace_selector=sel(e, "namespaceSelector", path, allow_global=True),
-        sa_names=tuple(str(n) for n in sa.get("names") or []),
+        sa_names=tuple(n for n in sa.get("names") or [] if isinstance(n, str)),
         sa_selector=sel(sa, "selector", f"{path}.serviceAccounts"),
         services=e.get("services") is not None,
         ports=_ports(e.get("ports"), f"{path}.ports"),
@@ -350,8 +364,9 @@ def _entity(raw: object, path: str, unknown: list[str]) -> EntityRule:
 def _rule(direction: Direction, index: int, raw: object) -> CalicoRule:
     path = f"spec.{direction.rules_field}[{index}]"
     r = _mapping(raw, path)
-    if r.get("action") not in {a.value for a in RuleAction}:
-        raise _Invalid(f"{path}.action", f"action {r.get('action')!r}: not Allow/Deny/Log/Pass")
+    action = r.get("action")
+    if not isinstance(action, str) or action not in {a.value for a in RuleAction}:
+        raise _Invalid(f"{path}.action", f"action {show_value(action)}: not Allow/Deny/Log/Pass")
     unknown = [f"{path}.{k}" for k in sorted(set(r) - _RULE_KEYS_ALL)]
     protocol = _protocol(r.get("protocol"), f"{path}.protocol")
     src = _entity(r.get("source"), f"{path}.source", unknown)
@@ -363,7 +378,7 @@ def _rule(direction: Direction, index: int, raw: object) -> CalicoRule:
             raise _Invalid(f"{path}.{side}.ports", "protocol does not support ports (CAL-34)")
     version = r.get("ipVersion")
     if version not in (None, 4, 6):
-        raise _Invalid(f"{path}.ipVersion", f"ipVersion {version!r}: expected 4 or 6")
+        raise _Invalid(f"{path}.ipVersion", f"ipVersion {show_value(version)}: expected 4 or 6")
     families = {n.version for e in (src, dst) for n in (e.nets or ()) + e.not_nets}
     if len(families | ({version} if version else set())) > 1:
         raise _Invalid(path, "the rule mixes IPv4 and IPv6 (nets, notNets, ipVersion)")

@@ -51,7 +51,7 @@ from .model import (
 from .parse import ExtendedObject, parse_selector
 from .selectors import Tri, match_ip_block, match_requirement, tri_all, tri_any
 from .snapshot import Snapshot
-from .validation import Level, validate_label_selector
+from .validation import Level, show_value, validate_label_selector
 
 __all__ = ["CCNP", "CNP", "CiliumPolicy", "CiliumRule", "Peer", "PeerKind", "PeerRule"]
 __all__ += ["PortRule", "PortSpec", "compile", "direction"]
@@ -276,8 +276,8 @@ class _Compiler:
             return _endpoint_peer(field, sel[0], sel[1], self.ns) if sel else None
         if kind == "Entities":
             if not isinstance(v, str) or v not in ENTITIES:
-                self.add(path, f"unsupported entity {v!r}")
-            return Peer(field, PeerKind.ENTITY, entity=str(v))
+                self.add(path, f"unsupported entity {show_value(v)}")
+            return Peer(field, PeerKind.ENTITY, entity=v if isinstance(v, str) else "?")
         if kind == "CIDR":
             net = self.cidr(v, path, bare_ip=True)  # CIL-32: a bare IP is accepted here
             return Peer(field, PeerKind.CIDR, block=IPBlock(net)) if net else None
@@ -327,7 +327,7 @@ class _Compiler:
                 return ip_network(v, strict=False)
         except ValueError:
             pass
-        self.add(path, f"{v!r} is not a CIDR such as 10.0.0.0/8")
+        self.add(path, f"{show_value(v)} is not a CIDR such as 10.0.0.0/8")
         return None
 
     def to_ports(self, v: object, path: str, ingress: bool, deny: bool) -> tuple[PortRule, ...]:
@@ -363,14 +363,16 @@ class _Compiler:
         number: int | str | None = None
         if isinstance(port, str) and _svc_name(port):
             number = port.lower()  # a named port: "0x10" too (iana.IsSvcName)
-        elif isinstance(port, str) and port.isdigit() and int(port) <= 65535:
+        elif isinstance(port, str) and _digits(port) and int(port) <= 65535:
             number = int(port)
         else:
-            self.add(f"{path}.port", f"port must be a number or name in a string, not {port!r}")
+            problem = f"port must be a number or name in a string, not {show_value(port)}"
+            self.add(f"{path}.port", problem)
         if end is not None and (not isinstance(end, int) or isinstance(end, bool) or end < 0):
-            self.add(f"{path}.endPort", f"endPort must be a port number, not {end!r}")
+            self.add(f"{path}.endPort", f"endPort must be a port number, not {show_value(end)}")
         if not isinstance(proto, str) or proto.upper() not in _PROTOCOLS:
-            self.add(f"{path}.protocol", f"protocol {proto!r} is not TCP, UDP, SCTP or ANY")
+            problem = f"protocol {show_value(proto)} is not TCP, UDP, SCTP or ANY"
+            self.add(f"{path}.protocol", problem)
             return None
         end = end if isinstance(end, int) and not isinstance(end, bool) else None
         return PortSpec(number, end, proto.upper()) if number is not None else None
@@ -398,12 +400,22 @@ class _Compiler:
                 family, kind = field.get("family") or "IPv4", field.get("type")
                 if family not in ("IPv4", "IPv6") or not isinstance(kind, int | str):
                     self.add(here, "needs a type (number or name) and family IPv4 or IPv6")
-                out.append((6 if family == "IPv6" else 4, str(kind).lower()))
+                text = kind.lower() if isinstance(kind, str) else str(kind) if _small(kind) else "?"
+                out.append((6 if family == "IPv6" else 4, text))
         return tuple(out)
+
+
+def _digits(s: str) -> bool:
+    """ASCII digits, at most five (str.isdigit accepts "²", which int() refuses)."""
+    return s.isascii() and s.isdigit() and len(s) <= 5
 
 
 def _bare(key: str) -> str:
     return key.partition(":")[2] if ":" in key else key
+
+
+def _small(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**30
 
 
 def _svc_name(s: str) -> bool:

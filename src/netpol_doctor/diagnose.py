@@ -666,8 +666,9 @@ def nearest_misses(side: DirectionResult, limit: int = 3) -> list[RuleOutcome]:
 
 
 def _input_findings(snapshot: Snapshot, pods: Iterable[Pod]) -> list[Finding]:
-    """Rejected policies in the namespaces of the question: they look active but are not."""
-    namespaces = {p.namespace for p in pods}
+    """Rejected policies in the namespaces of the question, and cluster-wide ones (which
+    select pods everywhere): they look active but are not."""
+    namespaces: set[str | None] = {p.namespace for p in pods} | {None}
     return [
         replace(
             f, message=f"{f.objects[0]}" + (f" {f.field}" if f.field else "") + f": {f.message}"

@@ -122,18 +122,141 @@ def _covers(q: NetworkPolicy, r2: Rule, p: NetworkPolicy, r: Rule) -> bool:
 
 
 def rule_shadowed(ctx: LintContext) -> Iterator[Finding]:
-    """Rules every verdict would keep without (see the module docstring)."""
+    """Rules every verdict would keep without (see the module docstring).
+
+    For each rule, the first other rule (in policy-name, then rule order) that covers it
+    is named; equivalent rules report only the later one. Candidates come from `_Index`,
+    so a policy with thousands of distinct rules costs about as many comparisons."""
     for namespace in sorted(ctx.snapshot.policies_by_namespace):
         policies = sorted(ctx.snapshot.policies_by_namespace[namespace], key=lambda p: p.ref.name)
-        entries = [(p, r) for d in Direction for p in policies if p.controls(d) for r in p.rules(d)]
-        for i, (p, r) in enumerate(entries):
-            for j, (q, r2) in enumerate(entries):
-                if i == j or r.direction is not r2.direction or not _covers(q, r2, p, r):
-                    continue
-                if j > i and _covers(p, r, q, r2):
-                    continue  # equivalent rules: only the later one is reported
-                yield _finding(p, r, q, r2)
-                break
+        for d in Direction:
+            entries = [(p, r) for p in policies if p.controls(d) for r in p.rules(d)]
+            index = _Index(entries)
+            for i, (p, r) in enumerate(entries):
+                for j in index.candidates(i):
+                    q, r2 = entries[j]
+                    if j == i or not _covers(q, r2, p, r):
+                        continue
+                    if j > i and _covers(p, r, q, r2):
+                        continue  # equivalent rules: only the later one is reported
+                    yield _finding(p, r, q, r2)
+                    break
+
+
+# --- candidate index ----------------------------------------------------------------
+# A rule can only be covered by a rule one of whose peers covers its first peer and one
+# of whose ports covers its first port. Each peer and port of a coverer is filed under
+# tokens such that whatever it covers looks up at least one of them; what cannot be
+# filed (an empty `In`, a port range) goes under a token every lookup includes. The
+# exact test (`_covers`) still decides: the index only skips rules that cannot cover.
+
+_Token = tuple[object, ...]
+_ANY: _Token = ("any",)
+
+
+def _requirement_tokens(where: str, r: Requirement) -> list[_Token]:
+    """Where a term `r` of a covering selector is filed: any term implying it (`_implies`)
+    looks up one of these."""
+    if r.operator is Operator.IN:
+        return [(where, r.key, "in", v) for v in r.values] or [_ANY]
+    if r.operator is Operator.EXISTS:
+        return [(where, r.key, "exists")]
+    if r.operator is Operator.NOT_IN:
+        return [(where, r.key, "notin")]
+    return [(where, r.key, "dne")]
+
+
+def _lookup_tokens(where: str, r: Requirement) -> list[_Token] | None:
+    """The tokens under which a term implied by `r` is filed; None: too many to list."""
+    if r.operator is Operator.IN:
+        if not r.values:
+            return None  # an empty In implies every In on its key
+        implied = ("in", min(r.values)), ("exists",), ("notin",)
+        return [(where, r.key, *what) for what in implied]
+    if r.operator is Operator.EXISTS:
+        return [(where, r.key, "exists")]
+    if r.operator is Operator.NOT_IN:
+        return [(where, r.key, "notin")]
+    return [(where, r.key, "notin"), (where, r.key, "dne")]
+
+
+def _peer_file(peer: Peer, policy: NetworkPolicy) -> list[_Token]:
+    if peer.ip_block is not None:
+        return [("ip", peer.ip_block.cidr)]
+    # Every term of a covering peer must be implied; filing it under one term suffices.
+    pods = peer.pod_selector.requirements if peer.pod_selector is not None else ()
+    if pods:
+        return _requirement_tokens("pod", pods[0])
+    scope = _scope(peer, policy).requirements
+    return _requirement_tokens("ns", scope[0]) if scope else [_ANY]
+
+
+def _peer_lookup(peer: Peer, policy: NetworkPolicy) -> list[_Token] | None:
+    if peer.ip_block is not None:
+        cidr = peer.ip_block.cidr
+        return [_ANY] + [("ip", cidr.supernet(new_prefix=n)) for n in range(cidr.prefixlen + 1)]
+    out = [_ANY]
+    for where, sel in (("pod", peer.pod_selector), ("ns", _scope(peer, policy))):
+        for r in sel.requirements if sel is not None else ():
+            tokens = _lookup_tokens(where, r)
+            if tokens is None:
+                return None
+            out += tokens
+    return out
+
+
+def _port_file(port: PolicyPort) -> _Token:
+    if port.port is None:
+        return ("port", port.protocol)
+    if isinstance(port.port, str) or port.end_port is None:
+        return ("port", port.protocol, port.port)
+    return ("port", port.protocol, "range")
+
+
+def _port_lookup(port: PolicyPort) -> list[_Token]:
+    out: list[_Token] = [("port", port.protocol)]
+    if port.port is not None:
+        out.append(("port", port.protocol, port.port))
+        if not isinstance(port.port, str):
+            out.append(("port", port.protocol, "range"))
+    return out
+
+
+class _Index:
+    """Which entries could cover a given one (a superset of those that do), in order."""
+
+    def __init__(self, entries: list[tuple[NetworkPolicy, Rule]]) -> None:
+        self.entries = entries
+        self.peers: dict[_Token, set[int]] = {}
+        self.ports: dict[_Token, set[int]] = {}
+        self.all_peers: set[int] = set()  # from/to absent: every peer
+        self.all_ports: set[int] = set()  # ports absent: every port
+        for j, (q, r2) in enumerate(entries):
+            if r2.peers is None:
+                self.all_peers.add(j)
+            for y in r2.peers or ():
+                for token in _peer_file(y, q):
+                    self.peers.setdefault(token, set()).add(j)
+            if not r2.ports:
+                self.all_ports.add(j)
+            for port in r2.ports:
+                self.ports.setdefault(_port_file(port), set()).add(j)
+
+    def candidates(self, i: int) -> list[int]:
+        p, r = self.entries[i]
+        found = set(self.all_peers)
+        if r.peers:
+            tokens = _peer_lookup(r.peers[0], p)
+            if tokens is None:
+                found = set(range(len(self.entries)))
+            else:
+                found.update(*(self.peers.get(t, ()) for t in tokens))
+        elif r.peers is not None:  # an empty list: every coverer's peers hold vacuously
+            found = set(range(len(self.entries)))
+        ports = set(self.all_ports)
+        if r.ports:
+            ports.update(*(self.ports.get(t, ()) for t in _port_lookup(r.ports[0])))
+        return sorted(found & ports)
 
 
 def _finding(p: NetworkPolicy, r: Rule, q: NetworkPolicy, r2: Rule) -> Finding:

@@ -3,7 +3,7 @@
 Raw YAML/JSON stops here: nothing downstream sees a dict. Every problem becomes a
 `Finding` naming the file, document, object and field path; a bad object is dropped
 (or a bad field skipped) and parsing goes on. Imports `model`, `findings`,
-`validation`.
+`validation`, `crd_validation`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from functools import lru_cache
 from ipaddress import IPv4Address, ip_address, ip_network
 from typing import Any, TypeVar
 
+from .crd_validation import validate_extended
 from .findings import Finding, Severity
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -41,7 +42,7 @@ from .model import (
     ServicePort,
     Workload,
 )
-from .validation import Level, parse_cidr, validate_network_policy
+from .validation import Level, parse_cidr, show_value, validate_network_policy
 
 __all__ = [
     "EXTENDED_KINDS",
@@ -188,11 +189,14 @@ class _Reader:
         raw = self.get(obj, key, dict, path, {})
         out: list[tuple[str, str]] = []
         for k, v in raw.items():
-            if isinstance(v, bool) or not isinstance(k, str):
-                self.problem(f"{path}.{key}", f"label {k!r}: value {v!r} is not a string")
-                continue
             # YAML reads `version: 1` as an int; kubectl would refuse it, we keep its text.
-            out.append((k, v if isinstance(v, str) else str(v)))
+            text = scalar_text(v)
+            if not isinstance(k, str) or text is None:
+                what = repr(k[:63]) if isinstance(k, str) else f"key {_type_word(k)}"
+                message = f"label {what}: value is {_type_word(v)}, not a string; ignored"
+                self.problem(f"{path}.{key}", message)
+                continue
+            out.append((k, text))
         return tuple(sorted(out))
 
     def ip(self, value: Any, path: str) -> IPAddress | None:
@@ -202,6 +206,23 @@ class _Reader:
         if address is None:
             self.problem(path, f"{value!r} is not an IP address; ignored")
         return address
+
+
+def scalar_text(value: object) -> str | None:
+    """A string, or the text of a plain number; None for anything else. Never str() of a
+    list or mapping: a YAML alias bomb is small as loaded and gigabytes once printed."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return None  # not a label value, and str() of a huge int raises past 4300 digits
+    return str(value)
+
+
+def _name_of(value: object) -> str | None:
+    """A name field read from a reference (owner, target): strings only."""
+    return value if isinstance(value, str) and value else None
 
 
 @lru_cache(maxsize=65536)
@@ -268,7 +289,7 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
     api_version = raw.get("apiVersion")
     group = _api_group(api_version) if isinstance(api_version, str) else ""
     if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
-        return ParseResult(ExtendedObject(ref, group, raw), kind)
+        return _extended(raw, ref, group)
     parser = _PARSERS.get(kind)
     if parser is None or (kind == "NetworkPolicy" and group not in ("networking.k8s.io", "")):
         return ParseResult(None, kind)
@@ -284,6 +305,22 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
         result = ParseResult(None, kind)
     result.findings[:0] = reader.findings
     return result
+
+
+_NEVER_EXISTS = "the API server rejects this object: it never exists in a cluster"
+
+
+def _extended(raw: dict[str, Any], ref: ObjectRef, group: str) -> ParseResult:
+    """Checked against its kind's schema here, so a wrong type never reaches a family's
+    compile; a rejected object is dropped, as the cluster never stored it."""
+    problems = validate_extended(group, ref.kind, raw)
+    if not problems:
+        return ParseResult(ExtendedObject(ref, group, raw), ref.kind)
+    findings = [
+        Finding("policy-invalid", Severity.ERROR, f"{v.message} ({_NEVER_EXISTS})", (ref,), v.path)
+        for v in problems
+    ]
+    return ParseResult(None, ref.kind, findings)
 
 
 def _ok(obj: Parsed, kind: str) -> ParseResult:
@@ -303,9 +340,11 @@ def _protocol(r: _Reader, value: Any, path: str) -> Protocol:
     if value is None:
         return Protocol.TCP
     try:
-        return Protocol(value)
+        # Enum's own error message is the repr of the value: never hand it a container.
+        return Protocol(value if isinstance(value, str) else "")
     except ValueError:
-        r.problem(path, f"protocol {value!r} is not TCP, UDP or SCTP; read as TCP")
+        shown = show_value(value) if isinstance(value, str | int) else _type_word(value)
+        r.problem(path, f"protocol {shown} is not TCP, UDP or SCTP; read as TCP")
         return Protocol.TCP
 
 
@@ -380,7 +419,7 @@ def _parse_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
     owner = None
     for o in r.get(meta, "ownerReferences", list, "metadata", []):
         if isinstance(o, dict) and o.get("controller") and isinstance(o.get("name"), str):
-            owner = (str(o.get("kind")), o["name"])
+            owner = (_name_of(o.get("kind")) or "?", o["name"])
     statuses = [s for s in r.get(status, "containerStatuses", list, "status", []) if s]
     waiting = tuple(
         s["state"]["waiting"].get("reason", "")
@@ -467,7 +506,7 @@ def _parse_endpoints(raw: dict[str, Any], r: _Reader) -> ParseResult:
                 addresses.append(ip)
             target = a.get("targetRef") if isinstance(a, dict) else None
             if isinstance(target, dict) and target.get("kind") == "Pod":
-                pods.append(str(target.get("name")))
+                pods.append(_name_of(target.get("name")) or "?")
         ports.extend(_endpoint_ports(r, r.get(subset, "ports", list, spath, []), f"{spath}.ports"))
     ep = Endpoints(r.ref, r.ref.name, tuple(addresses), tuple(pods), tuple(ports))
     return _ok(ep, "Endpoints")
@@ -487,7 +526,7 @@ def _parse_endpoint_slice(raw: dict[str, Any], r: _Reader) -> ParseResult:
                 addresses.append(ip)
         target = e.get("targetRef") if isinstance(e, dict) else None
         if isinstance(target, dict) and target.get("kind") == "Pod":
-            pods.append(str(target.get("name")))
+            pods.append(_name_of(target.get("name")) or "?")
     ports = _endpoint_ports(r, r.get(raw, "ports", list, "", []), "ports")
     return _ok(Endpoints(r.ref, service, tuple(addresses), tuple(pods), ports), "EndpointSlice")
 
@@ -553,7 +592,7 @@ def _parse_workload(raw: dict[str, Any], r: _Reader) -> ParseResult:
     ready_field = "numberReady" if kind == "DaemonSet" else "readyReplicas"
     owner = next(
         (
-            (str(o.get("kind")), str(o.get("name")))
+            (_name_of(o.get("kind")) or "?", _name_of(o.get("name")) or "?")
             for o in r.get(raw.get("metadata"), "ownerReferences", list, "metadata", [])
             if isinstance(o, dict) and o.get("controller")
         ),
@@ -588,7 +627,7 @@ def _parse_event(raw: dict[str, Any], r: _Reader) -> ParseResult:
     if isinstance(inv, dict) and isinstance(inv.get("name"), str):
         ns = inv.get("namespace")
         involved = ObjectRef(
-            str(inv.get("kind") or "?"), ns if isinstance(ns, str) else None, inv["name"]
+            _name_of(inv.get("kind")) or "?", ns if isinstance(ns, str) else None, inv["name"]
         )
     ev = Event(
         r.ref,

@@ -25,6 +25,8 @@ __all__ = [
     "Level",
     "Violation",
     "parse_cidr",
+    "show_value",
+    "type_error",
     "valid_dns_subdomain",
     "valid_label_key",
     "valid_label_value",
@@ -209,6 +211,11 @@ def _type_error(path: str, expected: str, v: object, hint: str = "") -> Violatio
     got = next((word for t, word in _TYPE_WORDS if isinstance(v, t)), f"a {type(v).__name__}")
     shown = f" ({_show(v)})" if isinstance(v, int | float | str) else ""
     return _err(path, f"expected {expected}, got {got}{shown}{hint}", "TYPE")
+
+
+#: Public for the schema checks of the other policy kinds (crd_validation).
+show_value = _show
+type_error = _type_error
 
 
 def _is_int(v: object) -> TypeGuard[int]:
