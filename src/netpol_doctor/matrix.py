@@ -54,7 +54,10 @@ from .snapshot import Snapshot
 from .targets import endpoint_for_pod
 
 __all__ = [
+    "ALLOWED",
     "CODES",
+    "DENIED",
+    "UNKNOWN",
     "Matrix",
     "PortSweep",
     "all_ports",
@@ -158,13 +161,14 @@ def _ns_counts(m: Matrix) -> tuple[list[str], Any]:
     cls_ns = np.zeros(n_cls, dtype=np.int64)
     cls_ns[m.class_of] = pod_ns  # a class never spans namespaces
     # Classes grouped by namespace (pods come sorted by key, so usually already): a
-    # block's per-namespace sums are then two reduceats, rows and columns.
+    # block's rows are summed per namespace first (whole contiguous rows, fast), then
+    # the few rows left per column namespace.
     order = np.argsort(cls_ns, kind="stable")
     grouped = cls_ns[order]
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    col_ns = grouped[starts]
     identity = bool(np.array_equal(order, np.arange(n_cls)))
-    col_size = size[order].astype(np.int32)  # a row's sums stay below the pod count
+    row_size = size[order].astype(np.int32)[:, None]  # column sums stay below the pod count
+    col_size = size if identity else size[order]
     step = max(1, (1 << 23) // n_cls)  # ~32 MB of int32 per block
     for a in range(0, n_cls, step):
         b = min(a + step, n_cls)
@@ -172,10 +176,9 @@ def _ns_counts(m: Matrix) -> tuple[list[str], Any]:
         row_ns = grouped[a:b]
         row_starts = np.flatnonzero(np.r_[True, row_ns[1:] != row_ns[:-1]])
         for code in (ALLOWED, UNKNOWN):
-            per_ns = np.add.reduceat((block == code) * col_size, starts, axis=1)
-            weighted = per_ns.astype(np.int64) * size[order[a:b], None]
-            summed = np.add.reduceat(weighted, row_starts, axis=0)
-            counts[row_ns[row_starts, None], col_ns[None, :], code] += summed
+            rows = np.add.reduceat((block == code) * row_size[a:b], row_starts, axis=0)
+            cells = np.add.reduceat(rows * col_size, starts, axis=1)
+            counts[row_ns[row_starts, None], grouped[starts][None, :], code] += cells
     ns_size = np.bincount(pod_ns, minlength=n_ns).astype(np.int64)
     decided = counts[:, :, ALLOWED] + counts[:, :, UNKNOWN]
     counts[:, :, DENIED] = np.outer(ns_size, ns_size) - decided
@@ -278,29 +281,37 @@ class _Context:
         # value no In/NotIn names is None: those values agree on every requirement.
         named, port_names = _referenced(self.snapshot.policies)
         covered = self._ip_coverage()
-        packed = np.packbits(covered, axis=1)
+        # one small int per distinct coverage row, not a bytes object per pod
+        coverage = [0] * len(self.pods)
+        if covered.size:
+            inverse = np.unique(np.packbits(covered, axis=1), axis=0, return_inverse=True)[1]
+            coverage = inverse.reshape(-1).tolist()
         keys: dict[tuple[object, ...], int] = {}
         classes: list[_Class] = []
-        class_of = np.empty(len(self.pods), dtype=np.int64)
+        class_of: list[int] = []
         first: list[int] = []
         for i, pod in enumerate(self.pods):
             key = (
                 pod.namespace,
                 tuple((k, v if v in named[k] else None) for k, v in pod.labels if k in named),
-                tuple(cp for cp in pod.ports if cp.name in port_names),
+                tuple(
+                    (cp.name, cp.port, cp.protocol.value)
+                    for cp in pod.ports
+                    if cp.name in port_names
+                ),
                 pod.host_network,
                 pod.node_name if pod.host_network else None,
                 bool(pod.ips),
-                packed[i].tobytes(),
+                coverage[i],
             )
             k = keys.get(key)
             if k is None:
                 k = keys[key] = len(classes)
                 classes.append(_Class(pod, self.ns_index[pod.namespace], pod.host_network))
                 first.append(i)
-            class_of[i] = k
+            class_of.append(k)
         self.cover = covered[first]
-        return classes, class_of
+        return classes, np.array(class_of, dtype=np.int64)
 
     def _ip_coverage(self) -> Bools:
         """[pod, ipBlock]: does the block cover the pod's IP (vectorised for IPv4)."""
@@ -577,25 +588,32 @@ class _Context:
         )
         diagonal = table[self.class_of, self.class_of]
         patched = np.nonzero(diagonal != want_self)[0].tolist()
-        out = {(i, i): int(want_self[i]) for i in patched}
+        want_list = want_self.tolist()
+        out = {(i, i): want_list[i] for i in patched}
         by_node: dict[str, list[int]] = defaultdict(list)
         for j, p in enumerate(self.pods):
-            if p.node_name:
+            if p.node_name and not p.host_network:
                 by_node[p.node_name].append(j)
+        on_node = {name: np.array(js, dtype=np.int64) for name, js in by_node.items()}
+        pod_ns = self.ns_of[self.class_of]
+        wants: dict[str, Any] = {}  # per host namespace: the want for each namespace
         for h, host in enumerate(self.pods):
-            if not host.host_network or not host.node_name:
+            js = on_node.get(host.node_name or "") if host.host_network else None
+            if js is None:
                 continue
-            for j in by_node[host.node_name]:
-                other = self.pods[j]
-                if j == h or other.host_network:
-                    continue
-                # host -> pod: its egress is exempt, and ingress from the own node too
-                want = UNKNOWN if touches(host.namespace, other.namespace) else ALLOWED
-                if table[self.class_of[h], self.class_of[j]] != want:
-                    out[(h, j)] = want
-                # pod -> host: a denial can only come from egress, and is plugin-defined
-                if table[self.class_of[j], self.class_of[h]] == DENIED:
-                    out[(j, h)] = UNKNOWN
+            if host.namespace not in wants:
+                wants[host.namespace] = np.array(
+                    [UNKNOWN if touches(host.namespace, n) else ALLOWED for n in self.namespaces],
+                    dtype=np.uint8,
+                )
+            want = wants[host.namespace][pod_ns[js]]
+            ch, cj = self.class_of[h], self.class_of[js]
+            # host -> pod: its egress is exempt, and ingress from the own node too
+            bad = np.nonzero(table[ch, cj] != want)[0]
+            out.update(zip([(h, j) for j in js[bad].tolist()], want[bad].tolist(), strict=True))
+            # pod -> host: a denial can only come from egress, and is plugin-defined
+            denied = js[table[cj, ch] == DENIED].tolist()
+            out.update(((j, h), UNKNOWN) for j in denied)
         return out
 
 
