@@ -127,13 +127,13 @@ def _fixed_width_lines(
         padded = np.frombuffer(b"".join(x.ljust(w).encode() for x in names), dtype=np.uint8)
         buf[:, col : col + w] = padded.reshape(len(names), w)[which]
         col += w + 2
+    scales = 10 ** np.arange(9, -1, -1, dtype=np.int64)
     for k in range(3):
-        value = cells[:, k]
-        for d in range(10):
-            scale = 10 ** (9 - d)
-            digit = (value // scale % 10 + ord("0")).astype(np.uint8)
-            shown = (value >= scale) | (d == 9)  # no leading zeros; 0 prints as "0"
-            buf[:, col + d] = np.where(shown, digit, ord(" "))
+        value = cells[:, k : k + 1]
+        digits = (value // scales % 10).astype(np.uint8) + ord("0")
+        shown = value >= scales
+        shown[:, -1] = True  # no leading zeros, but 0 prints as "0"
+        buf[:, col : col + 10] = np.where(shown, digits, np.uint8(ord(" ")))
         col += 11
     buf[:, -1] = ord("\n")
     return buf.tobytes().decode("ascii")
