@@ -127,13 +127,15 @@ def _fixed_width_lines(
         padded = np.frombuffer(b"".join(x.ljust(w).encode() for x in names), dtype=np.uint8)
         buf[:, col : col + w] = padded.reshape(len(names), w)[which]
         col += w + 2
-    scales = 10 ** np.arange(9, -1, -1, dtype=np.int64)
+    # only as many digit columns as the largest count needs; the rest stay spaces
+    places = len(str(int(cells.max()))) if cells.size else 1
+    scales = 10 ** np.arange(places - 1, -1, -1, dtype=np.int64)
     for k in range(3):
         value = cells[:, k : k + 1]
         digits = (value // scales % 10).astype(np.uint8) + ord("0")
         shown = value >= scales
         shown[:, -1] = True  # no leading zeros, but 0 prints as "0"
-        buf[:, col : col + 10] = np.where(shown, digits, np.uint8(ord(" ")))
+        buf[:, col + 10 - places : col + 10] = np.where(shown, digits, np.uint8(ord(" ")))
         col += 11
     buf[:, -1] = ord("\n")
     return buf.tobytes().decode("ascii")
