@@ -278,10 +278,13 @@ class _Context:
         self._node_ips_yes, self._node_ips_maybe = node_ips is Tri.YES, node_ips is not Tri.NO
         self._ns_selector_cache: dict[LabelSelector, tuple[Bools, Bools]] = {}
         self._selector_cache: dict[LabelSelector, Bools] = {}
-        self._peer_cache: dict[tuple[Peer, str], tuple[Bools, Bools]] = {}
+        self._peer_cache: dict[tuple[object, ...], tuple[Bools, Bools]] = {}
         self._named_cache: dict[tuple[object, Protocol], Bools] = {}
         self._ports_cache: dict[tuple[PolicyPort, ...], Bools] = {}
         self._rule_cache: dict[tuple[Direction, str], _Rules] = {}
+        #: a port sweep reuses each namespace's rules for every port; one port does not
+        #: (at 100,000 pods they would hold ~1 GB)
+        self.keep_rules = False
 
     def _classes(self) -> tuple[list[_Class], Any]:
         # Only what some policy can read tells pods apart: labels under a key some
@@ -372,6 +375,9 @@ class _Context:
         yes = np.ones(len(self.namespaces), dtype=bool)
         for req in sel.requirements:
             yes &= _requirement(self.ns_label_index, req, len(self.namespaces))
+        if not self.synthesized:
+            self._ns_selector_cache[sel] = (yes, yes)
+            return yes, yes
         maybe = yes.copy()
         for k in self.synthesized:
             ns = self.snapshot.namespace(self.namespaces[k])
@@ -382,7 +388,12 @@ class _Context:
         return yes, maybe
 
     def peer(self, peer: Peer, policy_ns: str) -> tuple[Bools, Bools]:
-        cached = self._peer_cache.get((peer, policy_ns))
+        """(yes, maybe) per class; one array twice when nothing is unknown (most peers:
+        half the memory, and callers skip the second product)."""
+        # Only NP-40 peers depend on the policy's namespace: others are shared.
+        scope = policy_ns if peer.ip_block is None and peer.namespace_selector is None else ""
+        key = (peer.pod_selector, peer.namespace_selector, peer.ip_block, scope)
+        cached = self._peer_cache.get(key)
         if cached is not None:
             return cached
         if peer.ip_block is not None:
@@ -394,8 +405,10 @@ class _Context:
                 result = (in_ns, in_ns)
             else:
                 ns_yes, ns_maybe = self.namespace_selector(peer.namespace_selector)
-                result = (pods & ns_yes[self.ns_of], pods & ns_maybe[self.ns_of])
-        self._peer_cache[(peer, policy_ns)] = result
+                yes = pods & ns_yes[self.ns_of]
+                same = ns_maybe is ns_yes
+                result = (yes, yes if same else pods & ns_maybe[self.ns_of])
+        self._peer_cache[key] = result
         return result
 
     def _ip_peer(self, block: IPBlock) -> tuple[Bools, Bools]:
@@ -519,20 +532,24 @@ class _Context:
                 else:
                     planes = [self.peer(peer, p.namespace) for peer in rule.peers]
                     yes = np.logical_or.reduce([pl[0] for pl in planes])
-                    maybe = np.logical_or.reduce([pl[1] for pl in planes])
+                    certain = all(pl[0] is pl[1] for pl in planes)
+                    maybe = yes if certain else np.logical_or.reduce([pl[1] for pl in planes])
                 governs.append(sel)
                 peer_yes.append(yes)
                 peer_maybe.append(maybe)
                 ports.append(rule.ports)
         shape = (len(subjects), 0)
+        stacked_yes = np.stack(peer_yes) if peer_yes else np.zeros((0, self.n), dtype=bool)
+        certain = all(y is m for y, m in zip(peer_yes, peer_maybe, strict=True))
         result = (
             isolated,
             np.stack(governs, axis=1) if governs else np.zeros(shape, dtype=bool),
-            np.stack(peer_yes) if peer_yes else np.zeros((0, self.n), dtype=bool),
-            np.stack(peer_maybe) if peer_maybe else np.zeros((0, self.n), dtype=bool),
+            stacked_yes,
+            stacked_yes if certain else np.stack(peer_maybe),
             ports,
         )
-        self._rule_cache[key] = result
+        if self.keep_rules:
+            self._rule_cache[key] = result
         return result
 
     def _namespace_block(
@@ -548,13 +565,14 @@ class _Context:
             port_ok = np.stack([self.ports(p) for p in ports])
             if direction is Direction.EGRESS:
                 a = governs
-                b_yes, b_maybe = peer_yes & port_ok, peer_maybe & port_ok
+                b_yes = peer_yes & port_ok
+                b_maybe = b_yes if peer_maybe is peer_yes else peer_maybe & port_ok
             else:  # ingress: the destination is the subject itself
                 a = governs & port_ok[:, subjects].T
                 b_yes, b_maybe = peer_yes, peer_maybe
             # yes implies maybe, so the level (0 no, 1 unknown, 2 yes) is their sum
             levels += _any_rule(a, b_yes)
-            if np.array_equal(b_yes, b_maybe):
+            if b_maybe is b_yes or np.array_equal(b_yes, b_maybe):
                 levels *= 2
             else:
                 levels += _any_rule(a, b_maybe)
@@ -760,6 +778,7 @@ def compute_port_sweep(
     pods = list(pods_in_scope(snapshot, namespaces))
     # One context: classes, selector and peer vectors do not depend on the port.
     ctx = _Context(snapshot, pods, semantics_for(cni), 0, Protocol.TCP)
+    ctx.keep_rules = True
     swept = []
     for ports in groups.values():
         ctx.port, ctx.protocol = ports[0][1], ports[0][0]
