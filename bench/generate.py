@@ -8,7 +8,13 @@ writes OUT/cluster/ (the directory to give `--snapshot`): `namespaces.json`,
 `kubectl get ... -A -o json` prints them (`--format yaml`: as `-o yaml`); and
 OUT/questions.json, ~20 {src, dst, port, protocol} questions to sample. The same
 seed and sizes give byte-identical files: only `random.Random(seed)` draws, and
-nothing iterates a set.
+nothing iterates a set. `--format stream` writes every object into one
+OUT/cluster/manifests.yaml, one object per `---` document, as `helm template` does.
+
+`--shape diverse` (bench/shapes.py) is the other shape: pods/50 small namespaces
+(`--namespaces`), 12 policies each (`--policies-per-namespace`, or `--policies`),
+pods carrying labels no policy reads (`--label-diversity`); alone, it is the issue's
+outside check: 20,000 pods, 400 namespaces, 4,800 policies.
 
 The shape (realistic, every object valid for the API server):
 

@@ -562,13 +562,13 @@ class _Context:
         if ports:
             # port_ok[r, c]: rule r's ports admit the question's port on class c as the
             # destination (a named port resolves there, NP-64)
-            port_ok = np.stack([self.ports(p) for p in ports])
             if direction is Direction.EGRESS:
+                port_ok = np.stack([self.ports(p) for p in ports])
                 a = governs
                 b_yes = peer_yes & port_ok
                 b_maybe = b_yes if peer_maybe is peer_yes else peer_maybe & port_ok
             else:  # ingress: the destination is the subject itself
-                a = governs & port_ok[:, subjects].T
+                a = governs & np.stack([self.ports(p)[subjects] for p in ports], axis=1)
                 b_yes, b_maybe = peer_yes, peer_maybe
             # yes implies maybe, so the level (0 no, 1 unknown, 2 yes) is their sum
             levels += _any_rule(a, b_yes)
