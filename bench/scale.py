@@ -159,8 +159,8 @@ TARGETS: dict[int, tuple[float, float]] = {20_000: (10.0, 2.0), 100_000: (60.0, 
 _DESCRIBE = {
     "json": "kubectl -o json Lists",
     "yaml": "kubectl -o yaml Lists",
-    "stream": "one object per YAML document",
-    "diverse": "diverse labels, pods/50 namespaces (-o json)",
+    "stream": "one object per YAML doc",
+    "diverse": "-o json, diverse labels, pods/50 ns",
 }
 
 
