@@ -8,7 +8,13 @@ writes OUT/cluster/ (the directory to give `--snapshot`): `namespaces.json`,
 `kubectl get ... -A -o json` prints them (`--format yaml`: as `-o yaml`); and
 OUT/questions.json, ~20 {src, dst, port, protocol} questions to sample. The same
 seed and sizes give byte-identical files: only `random.Random(seed)` draws, and
-nothing iterates a set.
+nothing iterates a set. `--format stream` writes every object into one
+OUT/cluster/manifests.yaml, one object per `---` document, as `helm template` does.
+
+`--shape diverse` (bench/shapes.py) is the other shape: pods/50 small namespaces
+(`--namespaces`), 12 policies each (`--policies-per-namespace`, or `--policies`),
+pods carrying labels no policy reads (`--label-diversity`); alone, it is the issue's
+outside check: 20,000 pods, 400 namespaces, 4,800 policies.
 
 The shape (realistic, every object valid for the API server):
 
@@ -674,6 +680,108 @@ def _policies(rng: random.Random, world: _World, count: int) -> list[Obj]:
 # --- the cluster -------------------------------------------------------------------------
 
 
+def _system(
+    rng: random.Random,
+    nodes: list[_Node],
+    place: Callable[[], _Node],
+    pod_objs: list[Obj],
+    services: list[Obj],
+) -> tuple[list[Obj], list[Obj]]:
+    """kube-system and the API server: CoreDNS pods and Service, hostNetwork
+    calico-node and kube-proxy pods (appended to `pod_objs` and `services`); returns
+    the Endpoints and DaemonSets. Every cluster shape shares it."""
+    n_nodes = len(nodes)
+    dns_hash = _suffix(rng, 10)
+    dns_ports = [_port("dns", 53, "UDP"), _port("dns-tcp", 53), _port("metrics", 9153)]
+    for _ in range(2):
+        pod_objs.append(
+            _pod(
+                rng,
+                name=f"coredns-{dns_hash}-{_suffix(rng, 5)}",
+                namespace="kube-system",
+                labels={"k8s-app": "kube-dns", "pod-template-hash": dns_hash},
+                owner=("apps/v1", "ReplicaSet", f"coredns-{dns_hash}"),
+                node=place(),
+                containers=[
+                    _container("coredns", "registry.k8s.io/coredns/coredns:v1.11.3", dns_ports)
+                ],
+                service_account="coredns",
+            )
+        )
+    for ds, image in (
+        ("calico-node", "docker.io/calico/node:v3.29.1"),
+        ("kube-proxy", "registry.k8s.io/kube-proxy:v1.32.2"),
+    ):
+        revision = _suffix(rng, 10)
+        for node in nodes:
+            pod_objs.append(
+                _pod(
+                    rng,
+                    name=f"{ds}-{_suffix(rng, 5)}",
+                    namespace="kube-system",
+                    labels={
+                        "controller-revision-hash": revision,
+                        "k8s-app": ds,
+                        "pod-template-generation": "1",
+                    },
+                    owner=("apps/v1", "DaemonSet", ds),
+                    node=node,
+                    containers=[_container(ds, image, [])],
+                    host_network=True,
+                    service_account=ds,
+                )
+            )
+    services.append(
+        _service(
+            rng,
+            "kube-dns",
+            "kube-system",
+            {"k8s-app": "kube-dns"},
+            [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153},
+            ],
+            "10.96.0.10",
+            {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"},
+        )
+    )
+    services.append(
+        _service(
+            rng,
+            "kubernetes",
+            "default",
+            None,
+            [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+            "10.96.0.1",
+            {"component": "apiserver", "provider": "kubernetes"},
+        )
+    )
+    endpoints = [
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": _meta(
+                rng,
+                "kubernetes",
+                "default",
+                labels={"endpointslice.kubernetes.io/skip-mirror": "true"},
+            ),
+            "subsets": [
+                {
+                    "addresses": [{"ip": nodes[0].ip}],
+                    "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+                }
+            ],
+        }
+    ]
+    daemonsets = [
+        _daemonset(rng, "calico-node", "docker.io/calico/node:v3.29.1", n_nodes),
+        _daemonset(rng, "kube-proxy", "registry.k8s.io/kube-proxy:v1.32.2", n_nodes),
+    ]
+    return endpoints, daemonsets
+
+
 def generate_cluster(pods: int, policies: int, seed: int) -> Cluster:
     """The whole cluster for these sizes and seed (deterministic)."""
     if pods < 50:
@@ -775,95 +883,7 @@ def generate_cluster(pods: int, policies: int, seed: int) -> Cluster:
             sel = {"app": wl.app}
             services.append(_service(rng, wl.app, ns.name, sel, svc_ports, ip, {"app": wl.app}))
 
-    # kube-system.
-    dns_hash = _suffix(rng, 10)
-    dns_ports = [_port("dns", 53, "UDP"), _port("dns-tcp", 53), _port("metrics", 9153)]
-    for _ in range(2):
-        pod_objs.append(
-            _pod(
-                rng,
-                name=f"coredns-{dns_hash}-{_suffix(rng, 5)}",
-                namespace="kube-system",
-                labels={"k8s-app": "kube-dns", "pod-template-hash": dns_hash},
-                owner=("apps/v1", "ReplicaSet", f"coredns-{dns_hash}"),
-                node=place(),
-                containers=[
-                    _container("coredns", "registry.k8s.io/coredns/coredns:v1.11.3", dns_ports)
-                ],
-                service_account="coredns",
-            )
-        )
-    for ds, image in (
-        ("calico-node", "docker.io/calico/node:v3.29.1"),
-        ("kube-proxy", "registry.k8s.io/kube-proxy:v1.32.2"),
-    ):
-        revision = _suffix(rng, 10)
-        for node in nodes:
-            pod_objs.append(
-                _pod(
-                    rng,
-                    name=f"{ds}-{_suffix(rng, 5)}",
-                    namespace="kube-system",
-                    labels={
-                        "controller-revision-hash": revision,
-                        "k8s-app": ds,
-                        "pod-template-generation": "1",
-                    },
-                    owner=("apps/v1", "DaemonSet", ds),
-                    node=node,
-                    containers=[_container(ds, image, [])],
-                    host_network=True,
-                    service_account=ds,
-                )
-            )
-    services.append(
-        _service(
-            rng,
-            "kube-dns",
-            "kube-system",
-            {"k8s-app": "kube-dns"},
-            [
-                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
-                {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153},
-            ],
-            "10.96.0.10",
-            {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"},
-        )
-    )
-    services.append(
-        _service(
-            rng,
-            "kubernetes",
-            "default",
-            None,
-            [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
-            "10.96.0.1",
-            {"component": "apiserver", "provider": "kubernetes"},
-        )
-    )
-    endpoints = [
-        {
-            "apiVersion": "v1",
-            "kind": "Endpoints",
-            "metadata": _meta(
-                rng,
-                "kubernetes",
-                "default",
-                labels={"endpointslice.kubernetes.io/skip-mirror": "true"},
-            ),
-            "subsets": [
-                {
-                    "addresses": [{"ip": nodes[0].ip}],
-                    "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
-                }
-            ],
-        }
-    ]
-    daemonsets = [
-        _daemonset(rng, "calico-node", "docker.io/calico/node:v3.29.1", n_nodes),
-        _daemonset(rng, "kube-proxy", "registry.k8s.io/kube-proxy:v1.32.2", n_nodes),
-    ]
+    endpoints, daemonsets = _system(rng, nodes, place, pod_objs, services)
 
     ns_objs = [
         _namespace_obj(rng, n, {})
@@ -931,12 +951,31 @@ def _kubectl_list(items: list[Obj]) -> Obj:
     return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
 
 
+FORMATS = ("json", "yaml", "stream")
+SHAPES = ("standard", "diverse")
+
+
+def _stream(cluster: Cluster, path: Path) -> None:
+    """One object per YAML document, `---` separated, as `helm template` prints them."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    with path.open("w", encoding="utf-8") as f:
+        for stem, items in cluster.files.items():
+            for item in items:
+                f.write(f"---\n# Source: cluster/templates/{stem}.yaml\n")
+                f.write(yaml.dump(item, Dumper=dumper, sort_keys=False, default_flow_style=False))
+
+
 def write_cluster(cluster: Cluster, out: Path, fmt: str = "json") -> list[Path]:
-    """Write `out/cluster/`, one List per kind as kubectl prints it, and
-    `out/questions.json` (outside the snapshot directory: it is not a manifest)."""
+    """Write `out/cluster/` and `out/questions.json` (outside the snapshot directory:
+    it is not a manifest). `json`/`yaml`: one List per kind as `kubectl get -o
+    json|yaml` prints it; `stream`: every object in one multi-document YAML file."""
     (out / "cluster").mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, items in cluster.files.items():
+    if fmt == "stream":
+        path = out / "cluster" / "manifests.yaml"
+        _stream(cluster, path)
+        written.append(path)
+    for stem, items in cluster.files.items() if fmt != "stream" else ():
         path = out / "cluster" / f"{stem}.{fmt}"
         doc = _kubectl_list(items)
         if fmt == "json":
@@ -952,31 +991,96 @@ def write_cluster(cluster: Cluster, out: Path, fmt: str = "json") -> list[Path]:
     return written
 
 
-def cached_cluster(pods: int, policies: int, seed: int, root: Path) -> Path:
-    """`root/p{pods}-n{policies}-s{seed}`, generated unless it was already, by this
-    very generator (a stamp holds a hash of this file's source)."""
-    out = root / f"p{pods}-n{policies}-s{seed}"
+def make_cluster(
+    shape: str,
+    pods: int,
+    policies: int,
+    seed: int,
+    namespaces: int | None = None,
+    diversity: int | None = None,
+) -> Cluster:
+    """Either shape by name; `namespaces` and `diversity` apply to `diverse` only."""
+    if shape == "standard":
+        if namespaces is not None or diversity is not None:
+            raise ValueError("--namespaces and --label-diversity need --shape diverse")
+        return generate_cluster(pods, policies, seed)
+    from shapes import DIVERSE, generate_diverse
+
+    d = DIVERSE["diversity"] if diversity is None else diversity
+    return generate_diverse(pods, policies, seed, namespaces, d)
+
+
+def cached_cluster(
+    pods: int, policies: int, seed: int, root: Path, shape: str = "standard", fmt: str = "json"
+) -> Path:
+    """`root/p{pods}-n{policies}-s{seed}` (other shapes and formats: prefixed and
+    suffixed), generated unless it was already, by this very generator (a stamp holds
+    a hash of the generators' source)."""
+    name = f"p{pods}-n{policies}-s{seed}"
+    if (shape, fmt) != ("standard", "json"):
+        name = f"{shape}-{name}-{fmt}"
+    out = root / name
     stamp = out / ".generator"
-    digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    here = Path(__file__).resolve().parent
+    sources = b"".join((here / f).read_bytes() for f in ("generate.py", "shapes.py"))
+    digest = hashlib.sha256(sources).hexdigest()
     if stamp.is_file() and stamp.read_text() == digest:
         return out
     if out.exists():
         shutil.rmtree(out)
-    write_cluster(generate_cluster(pods, policies, seed), out)
+    write_cluster(make_cluster(shape, pods, policies, seed), out, fmt)
     stamp.write_text(digest)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pods", type=int, required=True, help="total pods, system pods included")
-    ap.add_argument("--policies", type=int, required=True, help="NetworkPolicies")
+    ap.add_argument("--shape", choices=SHAPES, default="standard")
+    ap.add_argument(
+        "--pods", type=int, help="total pods, system pods included (diverse: 20,000 by default)"
+    )
+    ap.add_argument("--policies", type=int, help="NetworkPolicies (diverse: 12 per namespace)")
+    ap.add_argument(
+        "--policies-per-namespace",
+        type=int,
+        help="instead of --policies: this many times --namespaces",
+    )
+    ap.add_argument("--namespaces", type=int, help="application namespaces (diverse: pods/50)")
+    ap.add_argument(
+        "--label-diversity",
+        type=int,
+        help="diverse: label keys per pod beyond app/tier/track/version/pod-template-hash, "
+        "and versions in flight per workload (default 3)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True, help="directory to write")
-    ap.add_argument("--format", choices=("json", "yaml"), default="json")
+    ap.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="json",
+        help="json/yaml: kubectl -o json|yaml List dumps; stream: one object per YAML document",
+    )
     args = ap.parse_args(argv)
+    diverse = args.shape == "diverse"
+    pods = args.pods if args.pods is not None else (20_000 if diverse else None)
+    if pods is None:
+        ap.error("--pods is required (except with --shape diverse)")
+    namespaces = args.namespaces
+    if diverse and namespaces is None:
+        namespaces = max(5, round(pods / 50))
+    policies = args.policies
+    if args.policies_per_namespace is not None:
+        if namespaces is None or policies is not None:
+            ap.error("--policies-per-namespace needs --shape diverse and no --policies")
+        policies = args.policies_per_namespace * namespaces
+    if policies is None:
+        if not diverse:
+            ap.error("--policies is required (except with --shape diverse)")
+        policies = 12 * namespaces
     try:
-        cluster = generate_cluster(args.pods, args.policies, args.seed)
+        cluster = make_cluster(
+            args.shape, pods, policies, args.seed, args.namespaces, args.label_diversity
+        )
     except ValueError as e:
         print(f"generate.py: {e}", file=sys.stderr)
         return 2

@@ -12,7 +12,13 @@ size, seed and generator version), median of `--runs` runs of:
   (c) `netpol-doctor matrix --port 8080 --output json > /dev/null`;
 
 and, beside (c), the peer's one-port answer: `nca --connectivity` (it computes every
-port and protocol; there is no one-port option) into a file. Wall time is spawn to
+port and protocol; there is no one-port option) into a file.
+
+Then the shapes table (`--shape-sizes`, default 20000; `make bench-100k`: 100000):
+`netpol-doctor matrix --port 8080 --output summary` on the same cluster written as
+`kubectl -o json` and `-o yaml` Lists and as one object per YAML document, and on
+the `diverse` shape (bench/shapes.py), each beside its target (whole process); and
+bench/phases.py in one process, so that loading reads apart from the matrix. Wall time is spawn to
 exit; peak RSS is the child's own `ru_maxrss` from `os.wait4` (what `/usr/bin/time
 -v` prints as "Maximum resident set size"). A run over its timeout is killed and
 shown as "timeout", a failing one as "error: <first stderr line>"; the remaining
@@ -26,6 +32,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -140,6 +147,116 @@ def bench_size(
     return cells, peer
 
 
+#: shape name -> (generator shape, file format)
+SHAPES: dict[str, tuple[str, str]] = {
+    "json": ("standard", "json"),
+    "yaml": ("standard", "yaml"),
+    "stream": ("standard", "stream"),
+    "diverse": ("diverse", "json"),
+}
+#: pods -> (seconds, GiB): `matrix --output summary`, whole process (issue #12)
+TARGETS: dict[int, tuple[float, float]] = {20_000: (10.0, 2.0), 100_000: (60.0, 8.0)}
+_DESCRIBE = {
+    "json": "kubectl -o json Lists",
+    "yaml": "kubectl -o yaml Lists",
+    "stream": "one object per YAML doc",
+    "diverse": "-o json, diverse labels, pods/50 ns",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    """bench/phases.py's answer, or why there is none."""
+
+    load: float = 0.0
+    matrix: float = 0.0
+    summary: float = 0.0
+    classes: int = 0
+    message: str = ""
+
+    def text(self) -> str:
+        if self.message:
+            return self.message[:40]
+        return (
+            f"load {_secs(self.load):>6}  matrix {_secs(self.matrix):>6}  "
+            f"summary {_secs(self.summary):>6}  {self.classes:>6} classes"
+        )
+
+
+def _phases(snapshot: Path, timeout: float, runs: int) -> Phases:
+    done: list[dict[str, float]] = []
+    phases = [sys.executable, str(Path(__file__).resolve().parent / "phases.py")]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "phases.json"
+        for _ in range(runs):
+            r = measure([*phases, str(snapshot), "--port", str(PORT)], timeout, stdout=out)
+            if not r.ok:
+                return Phases(message=f"{r.status}: {r.message}")
+            done.append(json.loads(out.read_text()))
+    return Phases(
+        *(statistics.median(d[k] for d in done) for k in ("load", "matrix", "summary")),
+        classes=int(done[0]["classes"]),
+    )
+
+
+def bench_shapes(
+    pods: int, shapes: list[str], seed: int, runs: int, timeout: float
+) -> list[tuple[str, Cell, Phases]]:
+    """`matrix --port 8080 --output summary`, whole process, per shape; and phases."""
+    exe = netpol_doctor_exe()
+    out = []
+    for name in shapes:
+        shape, fmt = SHAPES[name]
+        _progress(f"[{pods} pods] {name} cluster ({pods // 4} policies, seed {seed}) ...")
+        cluster = cached_cluster(pods, pods // 4, seed, DATA, shape, fmt) / "cluster"
+        cmd = [
+            exe,
+            "matrix",
+            "--port",
+            str(PORT),
+            "--output",
+            "summary",
+            "--snapshot",
+            str(cluster),
+        ]
+        _progress(f"[{pods} pods] {name}: matrix -o summary ...")
+        cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
+        _progress(f"[{pods} pods] {name}: phases ...")
+        out.append((name, cell, _phases(cluster, timeout, runs)))
+    return out
+
+
+def _verdict(cell: Cell, pods: int) -> str:
+    target = TARGETS.get(pods)
+    if target is None or cell.status != "ok":
+        return ""
+    secs, gib = target
+    ok = cell.seconds < secs and cell.rss_mb < gib * 1024
+    return f"< {secs:.0f}s, < {gib:.0f} GiB: {'met' if ok else 'MISSED'}"
+
+
+def render_shapes(results: list[tuple[int, list[tuple[str, Cell, Phases]]]], runs: int) -> str:
+    head = (
+        f"{'pods':>6} {'policies':>8}  {'shape':<46} {'matrix -o summary':>19}   "
+        f"{'target':<26} in one process"
+    )
+    lines = [head, "-" * len(head)]
+    for pods, rows in results:
+        for i, (name, cell, phases) in enumerate(rows):
+            size = f"{pods:>6} {pods // 4:>8}" if i == 0 else " " * 15
+            what = f"{name}: {_DESCRIBE[name]}"
+            line = f"{size}  {what:<46} {cell.text():>19}   {_verdict(cell, pods):<26} "
+            lines.append((line + phases.text()).rstrip())
+    lines.append("")
+    lines.append(
+        f"{f'median of {runs} runs' if runs > 1 else 'one run'}; "
+        f"whole process: `netpol-doctor matrix --port {PORT} --output summary`, peak RSS "
+        "from os.wait4; in one process: bench/phases.py (load, compute_matrix, "
+        "render_summary)"
+    )
+    return "\n".join(lines)
+
+
 def render(results: list[tuple[int, dict[str, Cell], Cell | None]], runs: int, peer: bool) -> str:
     head = f"{'pods':>6} {'policies':>8}  {'what':<28} {'netpol-doctor':>19}"
     if peer:
@@ -178,18 +295,38 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=900, help="seconds per netpol-doctor run (15 min)"
     )
     ap.add_argument("--peer-timeout", type=float, default=600, help="seconds per NCA run (10 min)")
+    ap.add_argument(
+        "--shape-sizes",
+        default="20000",
+        help="pod counts for the shapes table (empty: none); 100000 is `make bench-100k`",
+    )
+    ap.add_argument(
+        "--shapes", default=",".join(SHAPES), help=f"comma-separated, of {', '.join(SHAPES)}"
+    )
     args = ap.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        shape_sizes = [int(s) for s in args.shape_sizes.split(",") if s.strip()]
     except ValueError:
-        ap.error("--sizes takes pod counts, e.g. 1000,5000")
+        ap.error("--sizes and --shape-sizes take pod counts, e.g. 1000,5000")
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    if unknown := [s for s in shapes if s not in SHAPES]:
+        ap.error(f"unknown shape(s): {', '.join(unknown)}")
     results = []
     for pods in sizes:
         cells, nca = bench_size(
             pods, args.seed, args.runs, args.timeout, args.peer_timeout if args.peer else None
         )
         results.append((pods, cells, nca))
-    print(render(results, args.runs, args.peer))
+    by_shape = [
+        (pods, bench_shapes(pods, shapes, args.seed, args.runs, args.timeout))
+        for pods in shape_sizes
+    ]
+    if results:
+        print(render(results, args.runs, args.peer))
+    if by_shape:
+        print("\n" if results else "", end="")
+        print(render_shapes(by_shape, args.runs))
     return 0
 
 

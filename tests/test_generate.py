@@ -218,3 +218,82 @@ def test_nca_representatives_and_answers() -> None:
     connected = peer.parse_nca(text)
     assert peer.nca_answer(connected, reps, "ns/a-2", "ns/a-3") is True  # rep 1 -> rep 2
     assert peer.nca_answer(connected, reps, "ns/a-2", "ns/b-0") is False  # rep 1 -> b: absent
+
+
+# --- the diverse shape and the stream format ---------------------------------------------
+
+shapes = _module("shapes")
+D_PODS, D_NS = 600, 8
+
+
+@pytest.fixture(scope="module")
+def diverse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("diverse")
+    args = ["--shape", "diverse", "--pods", str(D_PODS), "--namespaces", str(D_NS)]
+    args += ["--policies-per-namespace", "12", "--label-diversity", "2", "--seed", str(SEED)]
+    assert gen.main([*args, "--out", str(out)]) == 0
+    return out
+
+
+def test_diverse_is_deterministic_and_sized(diverse: Path, tmp_path: Path) -> None:
+    again = gen.make_cluster("diverse", D_PODS, 12 * D_NS, SEED, D_NS, 2)
+    gen.write_cluster(again, tmp_path)
+    assert _files(tmp_path) == _files(diverse)
+    assert shapes.generate_diverse(D_PODS, 96, SEED + 1, D_NS, 2).files != again.files
+    kinds = Counter(o["kind"] for o in again.objects)
+    assert kinds["Pod"] == D_PODS
+    assert kinds["NetworkPolicy"] == 12 * D_NS
+    assert kinds["Namespace"] == D_NS + 4
+    per_ns = Counter(
+        o["metadata"]["namespace"] for o in again.objects if o["kind"] == "NetworkPolicy"
+    )
+    assert set(per_ns.values()) == {12}
+
+
+def test_diverse_labels_and_selectors(diverse: Path) -> None:
+    snap = load_snapshot([diverse / "cluster"])
+    assert len(snap.pods) == D_PODS and len(snap.policies) == 12 * D_NS
+    assert not snap.rejected_policies
+    bad = [f for f in snap.problems if f.id == "policy-invalid" or f.id.startswith("input-")]
+    assert not bad, [f.message for f in bad]
+    app_pods = [p for p in snap.pods if p.namespace != "kube-system"]
+    base = {"app", "tier", "track", "version", "pod-template-hash"}
+    assert all(len(p.label_map) == len(base) + 2 and base <= set(p.label_map) for p in app_pods)
+    versions = {p.label_map["version"] for p in app_pods}
+    assert len(versions) > len(app_pods) // 20  # diverse, and read by no policy
+    pod_keys: set[str] = set()
+    ns_keys: set[str] = set()
+    for pol in snap.policies:
+        pod_keys |= {r.key for r in pol.pod_selector.requirements}
+        for rule in (*pol.ingress, *pol.egress):
+            for peer_ in rule.peers or ():
+                if peer_.pod_selector is not None:
+                    pod_keys |= {r.key for r in peer_.pod_selector.requirements}
+                if peer_.namespace_selector is not None:
+                    ns_keys |= {r.key for r in peer_.namespace_selector.requirements}
+    assert pod_keys == {"app", "tier", "track", "k8s-app"}  # k8s-app: the DNS egress
+    assert ns_keys == {"team", "env", "kubernetes.io/metadata.name"}
+
+
+def test_stream_format_reads_the_same(tmp_path: Path, snapshot: Snapshot) -> None:
+    assert _generate(tmp_path, "--format", "stream") == 0
+    files = sorted(p.name for p in (tmp_path / "cluster").iterdir())
+    assert files == ["manifests.yaml"]
+    text = (tmp_path / "cluster" / "manifests.yaml").read_text()
+    assert text.startswith("---\n# Source: ")
+    assert text.count("\n---\n") + 1 == sum(
+        len(v) for v in gen.generate_cluster(PODS, POLICIES, SEED).files.values()
+    )
+    snap = load_snapshot([tmp_path / "cluster"])
+    assert [p.key for p in snap.pods] == [p.key for p in snapshot.pods]
+    names = sorted((p.namespace, p.ref.name) for p in snap.policies)
+    assert names == sorted((p.namespace, p.ref.name) for p in snapshot.policies)
+
+
+def test_generate_cli_rejects_mixed_options(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        gen.main(["--pods", "300", "--out", str(tmp_path)])  # --policies missing
+    assert (
+        gen.main(["--pods", "300", "--policies", "10", "--namespaces", "5", "--out", str(tmp_path)])
+        == 2
+    )

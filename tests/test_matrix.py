@@ -225,3 +225,128 @@ def test_all_ports_summary_counts_every_pair() -> None:
     lines = render_sweep_summary(sw).splitlines()[3:]
     got = {(ln.split()[0], ln.split()[1]): [int(x) for x in ln.split()[2:]] for ln in lines}
     assert got == {k: v for k, v in want.items()}
+
+
+# --- diverse labels over several namespaces ------------------------------------------
+
+_APPS = ["web", "api", "db", "cache"]
+_TIERS = ["frontend", "backend", "data"]
+_TEAMS = ["pay", "shop", "ops"]
+
+
+def _diverse_cluster(seed: int, noise: bool = True) -> list[dict[str, Any]]:
+    """Pods labelled app/tier/track plus labels policies never read (version with many
+    values, pod-template-hash, a per-pod commit); policies select on app, tier and
+    track (and sometimes on version NotIn, so unnamed versions must stay together), and
+    on namespaces by team, env and name; ns4 is missing from the input (NP-81). With
+    `noise` off, the unread labels are left out: the same cluster to every policy."""
+    rnd = random.Random(seed)
+    objs: list[dict[str, Any]] = [node("n1", "172.18.0.2", "10.1.0.0/24")]
+    nss = [f"ns{k}" for k in range(5)]
+    for ns in nss[:4]:
+        objs.append(namespace(ns, team=rnd.choice(_TEAMS), env=rnd.choice(["prod", "dev"])))
+    ip = 10
+    for ns in nss:
+        for _ in range(rnd.randint(2, 6)):
+            ip += 1
+            labels = {"app": rnd.choice(_APPS), "track": rnd.choice(["stable", "canary"])}
+            if rnd.random() < 0.8:
+                labels["tier"] = rnd.choice(_TIERS)
+            version = f"v{rnd.randint(1, 9)}"
+            extra = {"pod-template-hash": f"h{rnd.randrange(10**6)}", "commit": f"c{ip}"}
+            if noise:
+                labels |= {"version": version, **extra}
+            elif version == "v1":  # the one version a policy names
+                labels["version"] = version
+            ports = rnd.sample(["http:8080/TCP", "metrics:9090/TCP", "dns:53/UDP"], 2)
+            objs.append(pod(f"{ns}/p{ip}", f"10.1.0.{ip}", labels=labels, ports=ports, node="n1"))
+
+    def pod_sel() -> dict[str, Any]:
+        r = rnd.random()
+        if r < 0.15:
+            return {}
+        key = rnd.choice(["app", "tier", "track"])
+        values = {"app": [*_APPS, "none"], "tier": _TIERS, "track": ["stable", "canary"]}[key]
+        if r < 0.5:
+            return {"matchLabels": {key: rnd.choice(values)}}
+        if r < 0.6:
+            return {"matchExpressions": [{"key": "version", "operator": "NotIn", "values": ["v1"]}]}
+        op = rnd.choice(["In", "NotIn", "Exists", "DoesNotExist"])
+        expr: dict[str, Any] = {"key": key, "operator": op}
+        if op in ("In", "NotIn"):
+            expr["values"] = rnd.sample(values, 2)
+        return {"matchExpressions": [expr]}
+
+    def ns_sel() -> dict[str, Any]:
+        r = rnd.random()
+        if r < 0.2:
+            return {}
+        if r < 0.45:
+            return {"matchLabels": {"team": rnd.choice(_TEAMS)}}
+        if r < 0.7:
+            return {"matchLabels": {"kubernetes.io/metadata.name": rnd.choice(nss)}}
+        op = rnd.choice(["In", "NotIn", "Exists"])
+        expr: dict[str, Any] = {"key": "env", "operator": op}
+        if op != "Exists":
+            expr["values"] = ["prod"]
+        return {"matchExpressions": [expr]}
+
+    def peer() -> dict[str, Any]:
+        r = rnd.random()
+        if r < 0.35:
+            return {"podSelector": pod_sel()}
+        if r < 0.6:
+            return {"namespaceSelector": ns_sel()}
+        return {"namespaceSelector": ns_sel(), "podSelector": pod_sel()}
+
+    for k in range(rnd.randint(4, 10)):
+        ns = rnd.choice(nss)
+        spec: dict[str, Any] = {"podSelector": pod_sel()}
+        types = [t for t in ("Ingress", "Egress") if rnd.random() < 0.6] or ["Ingress"]
+        spec["policyTypes"] = types
+        for direction, field in (("ingress", "from"), ("egress", "to")):
+            if direction.capitalize() in types and rnd.random() < 0.85:
+                rule: dict[str, Any] = {field: [peer() for _ in range(rnd.randint(1, 2))]}
+                if rnd.random() < 0.6:
+                    rule["ports"] = [rnd.choice([{"port": 8080}, {"port": "http"}])]
+                spec[direction] = [rule]
+        objs.append(policy(f"{ns}/np{k}", spec))
+    return objs
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_diverse_clusters(seed: int, tmp_path: Path) -> None:
+    _check(snapshot_of(tmp_path, _diverse_cluster(seed)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_labels_no_policy_reads_do_not_split_classes(seed: int, tmp_path: Path) -> None:
+    (tmp_path / "noisy").mkdir()
+    (tmp_path / "plain").mkdir()
+    noisy = snapshot_of(tmp_path / "noisy", _diverse_cluster(seed))
+    plain = snapshot_of(tmp_path / "plain", _diverse_cluster(seed, noise=False))
+    assert [p.key for p in noisy.pods] == [p.key for p in plain.pods]
+    assert any(len(a.labels) > len(b.labels) for a, b in zip(noisy.pods, plain.pods, strict=True))
+    m_noisy, m_plain = compute_matrix(noisy, 8080), compute_matrix(plain, 8080)
+    assert m_noisy.table.shape == m_plain.table.shape
+    assert np.array_equal(m_noisy.table, m_plain.table)
+    assert np.array_equal(m_noisy.class_of, m_plain.class_of)
+
+
+def test_summary_text_both_ways() -> None:
+    """The fixed-width fast path writes what the f-string path writes."""
+    from netpol_doctor.render.matrixout import _fixed_width_lines
+
+    names = ["a", "kube-system", "team-prod-7"]
+    rng = np.random.default_rng(3)
+    src = np.array([0, 0, 1, 2, 2])
+    dst = np.array([0, 2, 1, 0, 1])
+    cells = rng.integers(0, 10**10, (5, 3))
+    cells[0] = (0, 9, 10)
+    cells[1] = (9_999_999_999, 1, 0)
+    widths = (16, 21)
+    want = "".join(
+        f"{names[a]:<16}  {names[b]:<21}  {x:>10} {y:>10} {z:>10}\n"
+        for a, b, (x, y, z) in zip(src, dst, cells.tolist(), strict=True)
+    )
+    assert _fixed_width_lines(names, src, dst, cells, widths) == want

@@ -1,23 +1,30 @@
 """Many flows at once: the allowed / denied / unknown table for every (source,
 destination) pod pair in scope, on one port. Same answers as `engine.evaluate`, pair
-by pair (a test holds it to that), computed for clusters of tens of thousands of pods:
+by pair (a test holds it to that), computed for clusters of 100,000 pods:
 
 1. Pods that no selector, named port or ipBlock can tell apart (same namespace,
-   labels under keys some podSelector reads, ports under names some rule names,
-   hostNetwork (and node), ipBlock coverage) form one *class*.
-2. Every selector is evaluated once per class, through a label index, as NumPy
-   vectors; three-valued answers are two boolean planes (`yes`, and `maybe` = yes or
-   unknown: Kleene logic keeps AND/OR exact).
+   labels under keys some podSelector reads -- a value no requirement names counts
+   as "some other value" --, ports under names some rule names, hostNetwork (and
+   node), ipBlock coverage) form one *class*. Labels no policy reads
+   (pod-template-hash, a commit) never split a class.
+2. Every selector is evaluated once per class (pod selectors) or namespace
+   (namespace selectors), through a label index, as NumPy vectors; three-valued
+   answers are two boolean planes (`yes`, and `maybe` = yes or unknown: Kleene logic
+   keeps AND/OR exact).
 3. Per namespace, "the subject's rules admit the other side" is a matrix product
-   (subject classes x rules) @ (rules x classes), for egress and for ingress.
+   (subject classes x rules) @ (rules x classes), for egress and for ingress; each
+   side is a level (0 no, 1 unknown, 2 yes) and a pair's verdict is the lower of its
+   two sides (Kleene AND), so the class table is one uint8 array.
 4. Pod pairs are read from the class table on demand; the few pod-level exceptions
-   (a pod to itself, traffic with the pod's own node) are patched per pod.
+   (a pod to itself, traffic with the pod's own node) are patched per pod. Summary
+   counts weigh class pairs by their sizes: no pod-level matrix is ever built.
 
 Imports `model`, `selectors`, `snapshot`, `engine`, `targets`, `cni`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +54,10 @@ from .snapshot import Snapshot
 from .targets import endpoint_for_pod
 
 __all__ = [
+    "ALLOWED",
     "CODES",
+    "DENIED",
+    "UNKNOWN",
     "Matrix",
     "PortSweep",
     "all_ports",
@@ -59,9 +69,25 @@ __all__ = [
 DENIED, ALLOWED, UNKNOWN = 0, 1, 2
 #: verdict code -> Verdict
 CODES = (Verdict.DENIED, Verdict.ALLOWED, Verdict.UNKNOWN)
+#: how far one side (egress of the source, ingress of the destination) admits a pair:
+#: ordered, so the pair's level is the lower of its two sides
+_NO, _MAYBE, _YES = 0, 1, 2
+
+
+def _codes_of_levels(levels: Any) -> None:
+    """In place, level -> verdict code: 0 -> DENIED (0), 1 -> UNKNOWN (2), 2 -> ALLOWED
+    (1), i.e. the two bits swapped; bit operations, as a lookup table (np.take) took
+    ~5x longer on a cached tile."""
+    high = levels >> 1
+    levels <<= 1
+    levels |= high
+    levels &= 3
+
 
 Bools = Any  # np.ndarray of bool: numpy's generic aliases add nothing for readers here
 
+
+_LabelIndex = dict[str, dict[str, list[int]]]
 
 #: isolated [subject], governs [subject, rule], peer yes/maybe [rule, class], rule ports
 _Rules = tuple[Bools, Bools, Bools, Bools, list[tuple[PolicyPort, ...]]]
@@ -86,6 +112,7 @@ class Matrix:
     #: pod-level exceptions: (source pod index, destination pod index) -> code
     patches: dict[tuple[int, int], int] = field(default_factory=dict)
     _by_row: dict[int, list[tuple[int, int]]] | None = None
+    _ns_counts: tuple[list[str], Any] | None = None
 
     def row(self, i: int) -> Any:
         """Verdict codes from pod i to every pod (uint8 array)."""
@@ -111,37 +138,66 @@ class Matrix:
                 self._by_row[i].append((j, code))
         return self._by_row
 
-    def _class_code(self, i: int, j: int) -> int:
-        return int(self.table[self.class_of[i], self.class_of[j]])
+    def ns_counts(self) -> tuple[list[str], Any]:
+        """The namespaces in scope (sorted) and int64 pair counts [source namespace,
+        destination namespace, verdict code]: class pairs weighed by class sizes, then
+        the pod-level exceptions moved over; O(classes^2), whatever the pod count."""
+        if self._ns_counts is None:
+            self._ns_counts = _ns_counts(self)
+        return self._ns_counts
 
     def counts(self) -> dict[Verdict, int]:
-        sizes = np.bincount(self.class_of, minlength=self.table.shape[0]).astype(np.int64)
-        pair_counts = np.outer(sizes, sizes)
-        out = {v: int(pair_counts[self.table == code].sum()) for code, v in enumerate(CODES)}
-        for (i, j), code in self.patches.items():
-            out[CODES[self._class_code(i, j)]] -= 1
-            out[CODES[code]] += 1
-        return out
+        totals = self.ns_counts()[1].sum(axis=(0, 1))
+        return {v: int(totals[code]) for code, v in enumerate(CODES)}
 
     def summary(self) -> dict[tuple[str, str], dict[Verdict, int]]:
         """Pair counts per (source namespace, destination namespace)."""
-        namespaces = sorted({p.namespace for p in self.pods})
-        index = {ns: k for k, ns in enumerate(namespaces)}
-        pod_ns = np.array([index[p.namespace] for p in self.pods], dtype=np.int64)
-        cls_ns = np.zeros((self.table.shape[0], len(namespaces)), dtype=np.int64)
-        np.add.at(cls_ns, (self.class_of, pod_ns), 1)
-        out: dict[tuple[str, str], dict[Verdict, int]] = {}
-        weights = cls_ns.astype(np.float64)  # BLAS; exact for counts far below 2**53
-        for code, v in enumerate(CODES):
-            counts = np.rint(weights.T @ (self.table == code).astype(np.float64) @ weights)
-            for a, b in zip(*np.nonzero(counts), strict=True):
-                key = (namespaces[a], namespaces[b])
-                out.setdefault(key, dict.fromkeys(CODES, 0))[v] += int(counts[a, b])
-        for (i, j), code in self.patches.items():
-            key = (self.pods[i].namespace, self.pods[j].namespace)
-            out[key][CODES[self._class_code(i, j)]] -= 1
-            out[key][CODES[code]] += 1
-        return out
+        namespaces, counts = self.ns_counts()
+        return {
+            (namespaces[a], namespaces[b]): {v: int(counts[a, b, c]) for c, v in enumerate(CODES)}
+            for a, b in zip(*np.nonzero(counts.sum(axis=2)), strict=True)
+        }
+
+
+def _ns_counts(m: Matrix) -> tuple[list[str], Any]:
+    namespaces = sorted({p.namespace for p in m.pods})
+    index = {ns: k for k, ns in enumerate(namespaces)}
+    n_cls, n_ns = m.table.shape[0], len(namespaces)
+    counts = np.zeros((n_ns, n_ns, 3), dtype=np.int64)
+    if not m.pods:
+        return namespaces, counts
+    pod_ns = np.array([index[p.namespace] for p in m.pods], dtype=np.int64)
+    size = np.bincount(m.class_of, minlength=n_cls).astype(np.int64)
+    cls_ns = np.zeros(n_cls, dtype=np.int64)
+    cls_ns[m.class_of] = pod_ns  # a class never spans namespaces
+    # Classes grouped by namespace (pods come sorted by key, so usually already);
+    # one source namespace at a time: its rows weighed and summed (a loop of sums
+    # beats reduceat over rows ~10x), then the columns per destination namespace.
+    order = np.argsort(cls_ns, kind="stable")
+    grouped = cls_ns[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    ends = np.r_[starts[1:], n_cls]
+    identity = bool(np.array_equal(order, np.arange(n_cls)))
+    # a namespace's sums stay below the pod count: int32 end to end, no casting
+    row_size = size[order].astype(np.int32)[:, None]
+    col_size = size[order]
+    dst_ns = grouped[starts]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        rows = m.table[a:b] if identity else m.table[order[a:b]][:, order]
+        for code in (ALLOWED, UNKNOWN):
+            per_class = np.add.reduce((rows == code) * row_size[a:b], axis=0, dtype=np.int32)
+            counts[grouped[a], dst_ns, code] = np.add.reduceat(per_class * col_size, starts)
+    ns_size = np.bincount(pod_ns, minlength=n_ns).astype(np.int64)
+    decided = counts[:, :, ALLOWED] + counts[:, :, UNKNOWN]
+    counts[:, :, DENIED] = np.outer(ns_size, ns_size) - decided
+    if m.patches:
+        keys = np.array(list(m.patches), dtype=np.int64).reshape(-1, 2)
+        new = np.fromiter(m.patches.values(), dtype=np.int64, count=len(m.patches))
+        src, dst = keys[:, 0], keys[:, 1]
+        old = m.table[m.class_of[src], m.class_of[dst]].astype(np.int64)
+        np.add.at(counts, (pod_ns[src], pod_ns[dst], old), -1)
+        np.add.at(counts, (pod_ns[src], pod_ns[dst], new), 1)
+    return namespaces, counts
 
 
 def pods_in_scope(snapshot: Snapshot, namespaces: Sequence[str] = ()) -> list[Pod]:
@@ -203,50 +259,70 @@ class _Context:
         self.n = len(self.classes)
         self.ns_of = np.array([c.ns for c in self.classes], dtype=np.int64)
         self.pod_class = np.array([not c.host for c in self.classes], dtype=bool)
-        self.label_index: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        self.label_index: _LabelIndex = defaultdict(lambda: defaultdict(list))
         for k, c in enumerate(self.classes):
             if not c.host:
                 for key, value in c.rep.labels:
                     self.label_index[key][value].append(k)
+        self.ns_label_index: _LabelIndex = defaultdict(lambda: defaultdict(list))
+        self.synthesized: list[int] = []
+        for k, name in enumerate(self.namespaces):
+            ns = snapshot.namespace(name)
+            if ns.synthesized:
+                self.synthesized.append(k)
+            for key, value in ns.labels:
+                self.ns_label_index[key][value].append(k)
         self._with_ip = np.array([bool(c.rep.ips) for c in self.classes], dtype=bool)
         pod_ips, node_ips = sem.ipblock_matches_pod_ips, sem.ipblock_matches_node_ips
         self._pod_ips_yes, self._pod_ips_maybe = pod_ips is Tri.YES, pod_ips is not Tri.NO
         self._node_ips_yes, self._node_ips_maybe = node_ips is Tri.YES, node_ips is not Tri.NO
         self._ns_selector_cache: dict[LabelSelector, tuple[Bools, Bools]] = {}
         self._selector_cache: dict[LabelSelector, Bools] = {}
-        self._peer_cache: dict[tuple[Peer, str], tuple[Bools, Bools]] = {}
+        self._peer_cache: dict[tuple[object, ...], tuple[Bools, Bools]] = {}
         self._named_cache: dict[tuple[object, Protocol], Bools] = {}
         self._ports_cache: dict[tuple[PolicyPort, ...], Bools] = {}
         self._rule_cache: dict[tuple[Direction, str], _Rules] = {}
+        #: a port sweep reuses each namespace's rules for every port; one port does not
+        #: (at 100,000 pods they would hold ~1 GB)
+        self.keep_rules = False
 
     def _classes(self) -> tuple[list[_Class], Any]:
         # Only what some policy can read tells pods apart: labels under a key some
-        # podSelector names, ports under a name some rule names, ipBlock coverage.
-        label_keys, port_names = _referenced(self.snapshot.policies)
+        # podSelector names, ports under a name some rule names, ipBlock coverage. A
+        # value no In/NotIn names is None: those values agree on every requirement.
+        named, port_names = _referenced(self.snapshot.policies)
         covered = self._ip_coverage()
-        packed = np.packbits(covered, axis=1)
+        # one small int per distinct coverage row, not a bytes object per pod
+        coverage = [0] * len(self.pods)
+        if covered.size:
+            inverse = np.unique(np.packbits(covered, axis=1), axis=0, return_inverse=True)[1]
+            coverage = inverse.reshape(-1).tolist()
         keys: dict[tuple[object, ...], int] = {}
         classes: list[_Class] = []
-        class_of = np.empty(len(self.pods), dtype=np.int64)
+        class_of: list[int] = []
         first: list[int] = []
         for i, pod in enumerate(self.pods):
             key = (
                 pod.namespace,
-                tuple(kv for kv in pod.labels if kv[0] in label_keys),
-                tuple(cp for cp in pod.ports if cp.name in port_names),
+                tuple((k, v if v in named[k] else None) for k, v in pod.labels if k in named),
+                tuple(
+                    (cp.name, cp.port, cp.protocol.value)
+                    for cp in pod.ports
+                    if cp.name in port_names
+                ),
                 pod.host_network,
                 pod.node_name if pod.host_network else None,
                 bool(pod.ips),
-                packed[i].tobytes(),
+                coverage[i],
             )
             k = keys.get(key)
             if k is None:
                 k = keys[key] = len(classes)
                 classes.append(_Class(pod, self.ns_index[pod.namespace], pod.host_network))
                 first.append(i)
-            class_of[i] = k
+            class_of.append(k)
         self.cover = covered[first]
-        return classes, class_of
+        return classes, np.array(class_of, dtype=np.int64)
 
     def _ip_coverage(self) -> Bools:
         """[pod, ipBlock]: does the block cover the pod's IP (vectorised for IPv4)."""
@@ -278,19 +354,7 @@ class _Context:
     # -- selectors over classes --
 
     def _requirement(self, req: Requirement) -> Bools:
-        out = np.zeros(self.n, dtype=bool)
-        values = self.label_index.get(req.key, {})
-        if req.operator in (Operator.IN, Operator.NOT_IN):
-            for v in req.values:
-                out[values.get(v, [])] = True
-            if req.operator is Operator.NOT_IN:
-                out = ~out  # SEL-3: NotIn holds where the key is absent too
-        else:
-            for members in values.values():
-                out[members] = True
-            if req.operator is Operator.DOES_NOT_EXIST:
-                out = ~out
-        result: Bools = out & self.pod_class
+        result: Bools = _requirement(self.label_index, req, self.n) & self.pod_class
         return result
 
     def pod_selector(self, sel: LabelSelector) -> Bools:
@@ -308,19 +372,28 @@ class _Context:
         cached = self._ns_selector_cache.get(sel)
         if cached is not None:
             return cached
-        yes = np.zeros(len(self.namespaces), dtype=bool)
-        maybe = np.zeros(len(self.namespaces), dtype=bool)
-        for k, name in enumerate(self.namespaces):
-            ns = self.snapshot.namespace(name)
-            known = NAMESPACE_NAME_LABEL if ns.synthesized else None
-            r = match_selector(sel, ns.label_map, only_known_key=known).result
+        yes = np.ones(len(self.namespaces), dtype=bool)
+        for req in sel.requirements:
+            yes &= _requirement(self.ns_label_index, req, len(self.namespaces))
+        if not self.synthesized:
+            self._ns_selector_cache[sel] = (yes, yes)
+            return yes, yes
+        maybe = yes.copy()
+        for k in self.synthesized:
+            ns = self.snapshot.namespace(self.namespaces[k])
+            r = match_selector(sel, ns.label_map, only_known_key=NAMESPACE_NAME_LABEL).result
             yes[k] = r is Tri.YES
             maybe[k] = r is not Tri.NO
         self._ns_selector_cache[sel] = (yes, maybe)
         return yes, maybe
 
     def peer(self, peer: Peer, policy_ns: str) -> tuple[Bools, Bools]:
-        cached = self._peer_cache.get((peer, policy_ns))
+        """(yes, maybe) per class; one array twice when nothing is unknown (most peers:
+        half the memory, and callers skip the second product)."""
+        # Only NP-40 peers depend on the policy's namespace: others are shared.
+        scope = policy_ns if peer.ip_block is None and peer.namespace_selector is None else ""
+        key = (peer.pod_selector, peer.namespace_selector, peer.ip_block, scope)
+        cached = self._peer_cache.get(key)
         if cached is not None:
             return cached
         if peer.ip_block is not None:
@@ -332,8 +405,10 @@ class _Context:
                 result = (in_ns, in_ns)
             else:
                 ns_yes, ns_maybe = self.namespace_selector(peer.namespace_selector)
-                result = (pods & ns_yes[self.ns_of], pods & ns_maybe[self.ns_of])
-        self._peer_cache[(peer, policy_ns)] = result
+                yes = pods & ns_yes[self.ns_of]
+                same = ns_maybe is ns_yes
+                result = (yes, yes if same else pods & ns_maybe[self.ns_of])
+        self._peer_cache[key] = result
         return result
 
     def _ip_peer(self, block: IPBlock) -> tuple[Bools, Bools]:
@@ -393,18 +468,32 @@ class _Context:
     # -- the table --
 
     def table(self) -> Any:
-        egress_yes, egress_maybe = self._direction(Direction.EGRESS)
-        ingress_yes, ingress_maybe = self._direction(Direction.INGRESS)
-        yes = egress_yes & ingress_yes.T
-        maybe = egress_maybe & ingress_maybe.T
-        table = np.where(yes, ALLOWED, np.where(maybe, UNKNOWN, DENIED)).astype(np.uint8)
-        self._extended(table)
-        return table
+        """Verdict codes [source class, destination class]."""
+        n = self.n
+        # egress[s, d]: the source's side; ingress[d, s]: the destination's side
+        egress = np.full((n, n), _YES, dtype=np.uint8)
+        for subjects, levels in self._direction(Direction.EGRESS):
+            egress[subjects] = levels
+        ingress = np.full((n, n), _YES, dtype=np.uint8)
+        for subjects, levels in self._direction(Direction.INGRESS):
+            ingress[subjects] = levels
+        # Kleene AND is the lower level. Square tiles keep the transposed read in
+        # cache (a block of whole rows read the other side column by column: ~4x
+        # slower at 26,000 classes); each tile becomes verdict codes while it is hot.
+        tile = 1024
+        for a in range(0, n, tile):
+            for b in range(0, n, tile):
+                out = egress[a : a + tile, b : b + tile]
+                np.minimum(out, ingress[b : b + tile, a : a + tile].T, out=out)
+                _codes_of_levels(out)
+        del ingress
+        self._extended(egress)
+        return egress
 
-    def _direction(self, direction: Direction) -> tuple[Bools, Bools]:
-        """[subject class, other class]: does the subject's side admit the other?"""
-        yes = np.ones((self.n, self.n), dtype=bool)
-        maybe = np.ones((self.n, self.n), dtype=bool)
+    def _direction(self, direction: Direction) -> Iterator[tuple[Any, Any]]:
+        """Per namespace: its pod classes (subjects) and, for each, the level at which
+        its side admits each other class [subject, other]; subjects no policy isolates
+        are left out (they admit everything)."""
         by_ns: dict[str, list[NetworkPolicy]] = defaultdict(list)
         for p in self.snapshot.policies:
             if p.controls(direction):
@@ -414,12 +503,12 @@ class _Context:
             if not len(subjects):
                 continue
             if self.snapshot.is_unreadable("networkpolicies", name):
-                yes[subjects] = False  # whether anything isolates them is unknown
+                # whether anything isolates them is unknown
+                yield subjects, np.full((len(subjects), self.n), _MAYBE, dtype=np.uint8)
                 continue
             policies = by_ns.get(name, [])
             if policies:
-                self._namespace_block(direction, policies, subjects, yes, maybe)
-        return yes, maybe
+                yield subjects, self._namespace_block(direction, policies, subjects)
 
     def _rules_of(
         self, direction: Direction, policies: list[NetworkPolicy], subjects: Any
@@ -443,53 +532,54 @@ class _Context:
                 else:
                     planes = [self.peer(peer, p.namespace) for peer in rule.peers]
                     yes = np.logical_or.reduce([pl[0] for pl in planes])
-                    maybe = np.logical_or.reduce([pl[1] for pl in planes])
+                    certain = all(pl[0] is pl[1] for pl in planes)
+                    maybe = yes if certain else np.logical_or.reduce([pl[1] for pl in planes])
                 governs.append(sel)
                 peer_yes.append(yes)
                 peer_maybe.append(maybe)
                 ports.append(rule.ports)
         shape = (len(subjects), 0)
+        stacked_yes = np.stack(peer_yes) if peer_yes else np.zeros((0, self.n), dtype=bool)
+        certain = all(y is m for y, m in zip(peer_yes, peer_maybe, strict=True))
         result = (
             isolated,
             np.stack(governs, axis=1) if governs else np.zeros(shape, dtype=bool),
-            np.stack(peer_yes) if peer_yes else np.zeros((0, self.n), dtype=bool),
-            np.stack(peer_maybe) if peer_maybe else np.zeros((0, self.n), dtype=bool),
+            stacked_yes,
+            stacked_yes if certain else np.stack(peer_maybe),
             ports,
         )
-        self._rule_cache[key] = result
+        if self.keep_rules:
+            self._rule_cache[key] = result
         return result
 
     def _namespace_block(
-        self,
-        direction: Direction,
-        policies: list[NetworkPolicy],
-        subjects: Any,
-        yes: Bools,
-        maybe: Bools,
-    ) -> None:
+        self, direction: Direction, policies: list[NetworkPolicy], subjects: Any
+    ) -> Any:
         isolated, governs, peer_yes, peer_maybe, ports = self._rules_of(
             direction, policies, subjects
         )
+        levels = np.zeros((len(subjects), self.n), dtype=np.uint8)
         if ports:
             # port_ok[r, c]: rule r's ports admit the question's port on class c as the
             # destination (a named port resolves there, NP-64)
-            port_ok = np.stack([self.ports(p) for p in ports])
             if direction is Direction.EGRESS:
-                a = governs.astype(np.float32)
-                b_yes, b_maybe = peer_yes & port_ok, peer_maybe & port_ok
+                port_ok = np.stack([self.ports(p) for p in ports])
+                a = governs
+                b_yes = peer_yes & port_ok
+                b_maybe = b_yes if peer_maybe is peer_yes else peer_maybe & port_ok
             else:  # ingress: the destination is the subject itself
-                a = (governs & port_ok[:, subjects].T).astype(np.float32)
+                a = governs & np.stack([self.ports(p)[subjects] for p in ports], axis=1)
                 b_yes, b_maybe = peer_yes, peer_maybe
-            sub_yes = (a @ b_yes.astype(np.float32)) > 0
-            sub_maybe = (a @ b_maybe.astype(np.float32)) > 0
-        else:
-            sub_yes = np.zeros((len(subjects), self.n), dtype=bool)
-            sub_maybe = np.zeros((len(subjects), self.n), dtype=bool)
+            # yes implies maybe, so the level (0 no, 1 unknown, 2 yes) is their sum
+            levels += _any_rule(a, b_yes)
+            if b_maybe is b_yes or np.array_equal(b_yes, b_maybe):
+                levels *= 2
+            else:
+                levels += _any_rule(a, b_maybe)
         if self.protocol is Protocol.ICMP:  # NP-100: undefined once isolated
-            sub_yes[:] = False
-            sub_maybe[:] = True
-        yes[subjects] = np.where(isolated[:, None], sub_yes, True)
-        maybe[subjects] = np.where(isolated[:, None], sub_maybe, True)
+            levels[:] = _MAYBE
+        levels[~isolated] = _YES
+        return levels
 
     def _extended(self, table: Any) -> None:
         """Unevaluated policy families can deny: an NP "allowed" becomes "unknown"."""
@@ -519,45 +609,93 @@ class _Context:
         """What holds per pod, not per class: a pod to itself is allowed (NP-93); from
         its own node a pod is always reachable (NP-90); egress to the own node is up to
         the plugin (NP-91). "Allowed" stays subject to unevaluated policy families."""
-        out: dict[tuple[int, int], int] = {}
-        for i, pod in enumerate(self.pods):
-            want = UNKNOWN if self._extended_touches(pod.namespace, pod.namespace) else ALLOWED
-            if table[self.class_of[i], self.class_of[i]] != want:
-                out[(i, i)] = want
+        touches = functools.cache(self._extended_touches)
+        want_self = np.array(
+            [UNKNOWN if touches(p.namespace, p.namespace) else ALLOWED for p in self.pods],
+            dtype=np.uint8,
+        )
+        diagonal = table[self.class_of, self.class_of]
+        patched = np.nonzero(diagonal != want_self)[0].tolist()
+        want_list = want_self.tolist()
+        out = {(i, i): want_list[i] for i in patched}
         by_node: dict[str, list[int]] = defaultdict(list)
         for j, p in enumerate(self.pods):
-            if p.node_name:
+            if p.node_name and not p.host_network:
                 by_node[p.node_name].append(j)
+        on_node = {name: np.array(js, dtype=np.int64) for name, js in by_node.items()}
+        pod_ns = self.ns_of[self.class_of]
+        wants: dict[str, Any] = {}  # per host namespace: the want for each namespace
         for h, host in enumerate(self.pods):
-            if not host.host_network or not host.node_name:
+            js = on_node.get(host.node_name or "") if host.host_network else None
+            if js is None:
                 continue
-            for j in by_node[host.node_name]:
-                other = self.pods[j]
-                if j == h or other.host_network:
-                    continue
-                # host -> pod: its egress is exempt, and ingress from the own node too
-                touches = self._extended_touches(host.namespace, other.namespace)
-                want = UNKNOWN if touches else ALLOWED
-                if table[self.class_of[h], self.class_of[j]] != want:
-                    out[(h, j)] = want
-                # pod -> host: a denial can only come from egress, and is plugin-defined
-                if table[self.class_of[j], self.class_of[h]] == DENIED:
-                    out[(j, h)] = UNKNOWN
+            if host.namespace not in wants:
+                wants[host.namespace] = np.array(
+                    [UNKNOWN if touches(host.namespace, n) else ALLOWED for n in self.namespaces],
+                    dtype=np.uint8,
+                )
+            want = wants[host.namespace][pod_ns[js]]
+            ch, cj = self.class_of[h], self.class_of[js]
+            # host -> pod: its egress is exempt, and ingress from the own node too
+            bad = np.nonzero(table[ch, cj] != want)[0]
+            out.update(zip([(h, j) for j in js[bad].tolist()], want[bad].tolist(), strict=True))
+            # pod -> host: a denial can only come from egress, and is plugin-defined
+            denied = js[table[cj, ch] == DENIED].tolist()
+            out.update(((j, h), UNKNOWN) for j in denied)
         return out
 
 
-def _referenced(policies: Sequence[NetworkPolicy]) -> tuple[set[str], set[str]]:
-    """Label keys any podSelector reads, and port names any rule names."""
-    keys: set[str] = set()
+def _referenced(policies: Sequence[NetworkPolicy]) -> tuple[dict[str, set[str]], set[str]]:
+    """Label keys any podSelector reads (with the values some In/NotIn names), and
+    port names any rule names."""
+    keys: dict[str, set[str]] = {}
     names: set[str] = set()
+
+    def read(sel: LabelSelector) -> None:
+        for r in sel.requirements:
+            keys.setdefault(r.key, set()).update(r.values)
+
     for p in policies:
-        keys |= {r.key for r in p.pod_selector.requirements}
+        read(p.pod_selector)
         for rule in (*p.ingress, *p.egress):
             names |= {pp.port for pp in rule.ports if isinstance(pp.port, str)}
             for peer in rule.peers or ():
                 if peer.pod_selector is not None:
-                    keys |= {r.key for r in peer.pod_selector.requirements}
+                    read(peer.pod_selector)
     return keys, names
+
+
+def _any_rule(governs: Bools, admits: Bools) -> Bools:
+    """[subject, class]: some rule governing the subject admits the class; the boolean
+    product governs [subject, rule] @ admits [rule, class]. A loop over the rules
+    rather than BLAS: these products are small and many, and a threaded BLAS on a busy
+    machine makes each one milliseconds instead of microseconds."""
+    out = np.zeros((governs.shape[0], admits.shape[1]), dtype=bool)
+    for r in range(governs.shape[1]):
+        hit = governs[:, r]
+        if hit.all():
+            out |= admits[r]
+        elif hit.any():
+            out[hit] |= admits[r]
+    return out
+
+
+def _requirement(index: _LabelIndex, req: Requirement, size: int) -> Bools:
+    """One requirement over `size` objects, from their label index (key -> value ->
+    object indices)."""
+    out = np.zeros(size, dtype=bool)
+    values = index.get(req.key, {})
+    if req.operator in (Operator.IN, Operator.NOT_IN):
+        for v in req.values:
+            out[values.get(v, [])] = True
+        if req.operator is Operator.NOT_IN:
+            out = ~out  # SEL-3: NotIn holds where the key is absent too
+    else:
+        for members in values.values():
+            out[members] = True
+        if req.operator is Operator.DOES_NOT_EXIST:
+            out = ~out
+    return out
 
 
 def _ip_blocks(policies: Sequence[NetworkPolicy]) -> list[IPBlock]:
@@ -640,6 +778,7 @@ def compute_port_sweep(
     pods = list(pods_in_scope(snapshot, namespaces))
     # One context: classes, selector and peer vectors do not depend on the port.
     ctx = _Context(snapshot, pods, semantics_for(cni), 0, Protocol.TCP)
+    ctx.keep_rules = True
     swept = []
     for ports in groups.values():
         ctx.port, ctx.protocol = ports[0][1], ports[0][0]
