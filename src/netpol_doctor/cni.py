@@ -69,6 +69,12 @@ class CniInfo:
     def name(self) -> str | None:
         return self.profile.name if self.profile else None
 
+    @property
+    def enforces_policy(self) -> bool:
+        """False only on a plugin known to enforce no NetworkPolicy (Flannel alone):
+        there traffic flows whatever the policies say."""
+        return self.profile is None or self.profile.enforces is not Tri.NO
+
 
 def detect_cni(snapshot: Snapshot) -> CniInfo:
     """First enforcing agent found among DaemonSets, then among pods (any namespace)."""

@@ -156,7 +156,7 @@ def diagnose(
         pairs = [*snat, *pairs]
     findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
     diag = Diagnosis(verdict, src, dst, port, protocol, tuple(pairs), findings, cni, (), symptom)
-    if not _enforced(cni):
+    if not cni.enforces_policy:
         return _unenforced(diag)
     return replace(diag, verify=_verify(snapshot, pairs, verdict, sem))
 
@@ -164,10 +164,6 @@ def diagnose(
 def policy_decides(f: Finding) -> bool:
     """Would this finding decide the verdict if the policies were enforced?"""
     return f.id in _DECISIVE and f.id not in _DATA_PLANE
-
-
-def _enforced(cni: CniInfo) -> bool:
-    return cni.profile is None or cni.profile.enforces is not Tri.NO
 
 
 def _unenforced(diag: Diagnosis) -> Diagnosis:
@@ -246,7 +242,7 @@ def _diagnose_dns(
         _verify(snapshot, pairs, verdict, sem),
         symptom,
     )
-    return diag if _enforced(cni) else _unenforced(diag)
+    return diag if cni.enforces_policy else _unenforced(diag)
 
 
 # --- findings ----------------------------------------------------------------------

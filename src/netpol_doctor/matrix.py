@@ -216,11 +216,20 @@ def compute_matrix(
     cni = cni or detect_cni(snapshot)
     sem = semantics_for(cni)
     pods = pods_in_scope(snapshot, namespaces)
+    if not cni.enforces_policy:
+        return _all_allowed(pods, port, protocol, cni)
     if any(evaluates(x, cni.name) for x in snapshot.extended):
         return _pairwise(snapshot, pods, port, protocol, cni, sem)
     ctx = _Context(snapshot, pods, sem, port, protocol)
     table = ctx.table()
     return Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+
+
+def _all_allowed(pods: list[Pod], port: int, protocol: Protocol, cni: CniInfo) -> Matrix:
+    """What the data plane does when nothing enforces policy: every pair connects, as
+    `diagnose` answers (cni-no-enforcement)."""
+    table = np.full((1, 1), ALLOWED, dtype=np.uint8)
+    return Matrix(port, protocol, tuple(pods), cni, np.zeros(len(pods), dtype=np.intp), table, {})
 
 
 def _pairwise(
@@ -776,6 +785,18 @@ def compute_port_sweep(
     for proto, port in all_ports(snapshot):
         groups[_port_signature(snapshot, proto, port)].append((proto, port))
     pods = list(pods_in_scope(snapshot, namespaces))
+    if not cni.enforces_policy or any(evaluates(x, cni.name) for x in snapshot.extended):
+        # The same answer as `matrix --port P` and `diagnose` for each port: the data
+        # plane's (no enforcement), or the layered engine pair by pair.
+        # Ports are not grouped here: other families' rules name ports NetworkPolicy's
+        # port signature does not see.
+        return PortSweep(
+            tuple(pods),
+            [
+                (((proto, port),), compute_matrix(snapshot, port, proto, namespaces, cni))
+                for proto, port in all_ports(snapshot)
+            ],
+        )
     # One context: classes, selector and peer vectors do not depend on the port.
     ctx = _Context(snapshot, pods, semantics_for(cni), 0, Protocol.TCP)
     ctx.keep_rules = True
