@@ -226,6 +226,86 @@ def bench_shapes(
     return out
 
 
+#: pods -> seconds, whole process (issue #12): load + diagnose from YAML or JSON, from
+#: the compact format, and lint / diff --port P (20,000 pods only)
+LOAD_TARGETS: dict[int, float] = {20_000: 5.0, 100_000: 20.0}
+COMPACT_TARGETS: dict[int, float] = {20_000: 2.0, 100_000: 3.0}
+REVIEW_TARGETS: dict[int, float] = {20_000: 10.0}
+
+
+def bench_loading(
+    pods: int, shapes: list[str], seed: int, runs: int, timeout: float
+) -> list[tuple[str, Cell, float | None]]:
+    """Whole-process `diagnose` from every input shape and from a compact file, and
+    `lint` and `diff --port P` (one policy removed) from the compact file."""
+    exe = netpol_doctor_exe()
+    rows: list[tuple[str, Cell, float | None]] = []
+    for name in shapes:
+        shape, fmt = SHAPES[name]
+        base = cached_cluster(pods, pods // 4, seed, DATA, shape, fmt)
+        q = json.loads((base / "questions.json").read_text())[0]
+        question = [q["src"], q["dst"], "--port", str(q["port"]), "--protocol", q["protocol"]]
+        cmd = [exe, "diagnose", *question, "--snapshot", str(base / "cluster")]
+        _progress(f"[{pods} pods] {name}: load + diagnose ...")
+        cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
+        rows.append((f"load + diagnose, {name}", cell, LOAD_TARGETS.get(pods)))
+        if name != "json":
+            continue
+        compact = base / "snapshot.npds"
+        if not compact.exists():
+            subprocess.run(
+                [exe, "snapshot", "pack", str(compact), "--snapshot", str(base / "cluster")],
+                check=True,
+                capture_output=True,
+            )
+        cmd = [exe, "diagnose", *question, "--snapshot", str(compact)]
+        _progress(f"[{pods} pods] compact: load + diagnose ...")
+        cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
+        rows.append(("load compact + diagnose", cell, COMPACT_TARGETS.get(pods)))
+        if pods not in REVIEW_TARGETS:
+            continue
+        cmd = [exe, "lint", "--snapshot", str(compact), "--output", "json"]
+        _progress(f"[{pods} pods] lint ...")
+        cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
+        rows.append(("lint -o json (compact)", cell, REVIEW_TARGETS[pods]))
+        after = base / "one-policy-removed.npds"
+        if not after.exists():
+            _one_policy_removed(compact, after)
+        cmd = [exe, "diff", "--before", str(compact), "--after", str(after), "--port", str(PORT)]
+        _progress(f"[{pods} pods] diff ...")
+        cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
+        rows.append((f"diff --port {PORT}, one policy removed", cell, REVIEW_TARGETS[pods]))
+    return rows
+
+
+def _one_policy_removed(compact: Path, out: Path) -> None:
+    from netpol_doctor.compact import load_compact, save_compact
+
+    snap = load_compact(compact)
+    snap.policies = sorted(snap.policies, key=lambda p: p.ref.key)[1:]
+    save_compact(snap, out)
+
+
+def render_loading(
+    results: list[tuple[int, list[tuple[str, Cell, float | None]]]], runs: int
+) -> str:
+    head = f"{'pods':>6} {'policies':>8}  {'command':<42} {'whole process':>19}   target"
+    lines = [head, "-" * len(head)]
+    for pods, rows in results:
+        for i, (what, cell, target) in enumerate(rows):
+            size = f"{pods:>6} {pods // 4:>8}" if i == 0 else " " * 15
+            verdict = ""
+            if target is not None and cell.status == "ok":
+                verdict = f"< {target:.0f}s: {'met' if cell.seconds < target else 'MISSED'}"
+            lines.append(f"{size}  {what:<42} {cell.text():>19}   {verdict}".rstrip())
+    lines.append("")
+    lines.append(
+        f"{f'median of {runs} runs' if runs > 1 else 'one run'}; whole process with peak "
+        "RSS; diagnose asks the cluster's first sample question"
+    )
+    return "\n".join(lines)
+
+
 def _verdict(cell: Cell, pods: int) -> str:
     target = TARGETS.get(pods)
     if target is None or cell.status != "ok":
@@ -322,11 +402,18 @@ def main(argv: list[str] | None = None) -> int:
         (pods, bench_shapes(pods, shapes, args.seed, args.runs, args.timeout))
         for pods in shape_sizes
     ]
+    loading = [
+        (pods, bench_loading(pods, shapes, args.seed, args.runs, args.timeout))
+        for pods in shape_sizes
+    ]
     if results:
         print(render(results, args.runs, args.peer))
     if by_shape:
         print("\n" if results else "", end="")
         print(render_shapes(by_shape, args.runs))
+    if loading:
+        print()
+        print(render_loading(loading, args.runs))
     return 0
 
 
