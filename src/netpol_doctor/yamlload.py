@@ -167,6 +167,13 @@ _FORBIDDEN = re.compile(  # tabs too: PyYAML refuses them as indentation
 _COLLECTION_KEY = re.compile(r"[\]\}](?=[ \t]*:(?:\s|$))", re.MULTILINE)
 
 
+# A line opening 400 levels or more (indentation, `- `, `? `): yaml-rs recurses per
+# level and overflows the C stack on deep block nesting (20,000 `- ` crash the
+# process), so such documents go to libyaml, which stops at 1,000 levels.
+_DEEP = re.compile(r"\n[ \t\-?:]{400,}")
+_DEEP_AT_START = re.compile(r"[ \t\-?:]{400,}")
+
+
 def _risky(text: str) -> list[int]:
     """Offsets of what yaml-rs and PyYAML could read differently (sorted). Each regex
     starts with a character class, which the regex engine skips to in C."""
@@ -244,6 +251,8 @@ def _item_spans(chunk: _Chunk) -> list[_Span] | None:
 def _load_fast(chunk: _Chunk) -> YamlDocument | None:
     """The document by the fast path, or None for the slow one."""
     assert chunk.content_line is not None
+    if _DEEP.search(chunk.text) or _DEEP_AT_START.match(chunk.text):
+        return None
     risky = _risky(chunk.text)
     spans: list[_Span] | None = None
     if risky:
@@ -452,7 +461,7 @@ def _load_slow(chunk: _Chunk, want_items: bool = True) -> YamlDocument:
     finally:
         loader.dispose()
     offset = chunk.line - 1
-    dups = tuple((offset + line, key) for line, key in loader.duplicates)
+    dups = tuple(sorted((offset + line, key) for line, key in loader.duplicates))
     item_lines: tuple[int, ...] | None = None
     if want_items and isinstance(value, dict) and isinstance(value.get("items"), list):
         item_lines = _node_item_lines(node, offset)
