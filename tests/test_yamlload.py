@@ -346,3 +346,29 @@ def test_a_byte_order_mark_is_skipped() -> None:
 def test_empty_stream() -> None:
     assert load_stream("") == []
     assert load_stream("# only a comment\n") == []
+
+
+# --- a differential sweep: tricky plain scalars in every position -------------------------
+
+_TOKENS = (
+    "yes No ON off y n true True FALSE null Null NULL ~ 0 00 0755 0o17 0x1F 0b11 1_0 1:20 "
+    "1:20.5 .inf -.inf .NaN 1e3 1E3 1.5e3 1.0e+3 1.0e-3 +1 -1 1. .5 -0 -0.0 +.5 1.2.3 "
+    "10.0.0.1 2025-01-01 12:30:45 8080 3.14 -7 abc = << 12e 0x 0b2 1__0 _1 1_ 0. -.5 +0 "
+    "0o8 0xG 1:60 1:5:7 . - + .e3 1e+3 1e-3 1.5E+3 0e0 0.0e0 __1 _.5 _1.5 _1e3 -_1 +_1 "
+    "_0755 _0 0o_7 ._1 1e_3 1e3_ 1_e3 -0o7 +0o7 -0b1 +0x1F 0x1_F 1_.5 1.5_ Infinity nan "
+    "99999999999999999999999 cafe_1 a_1 v1.2 1.0.0-rc1 100m 128Mi 0.5Gi"
+)
+TOKENS = _TOKENS.split(" ")
+
+
+def test_tricky_plain_scalars_read_as_pyyaml_does() -> None:
+    forms = ("k: {}\n", "- {}\n", "k: [{}, x]\n", "k: {{a: {}}}\n", "{}: v\n", "k: '{}'\n")
+    for token in TOKENS:
+        for form in forms:
+            text = form.format(token)
+            try:
+                want = reference(text)
+            except yaml.YAMLError:
+                assert any(d.error for d in load_stream(text)), text
+                continue
+            assert same(values(text), want), text

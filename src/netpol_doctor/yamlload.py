@@ -150,10 +150,14 @@ _NUMBER = (
     # YAML 1.2 core numbers (yaml-rs)
     r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?0o[0-7]+"
     r"|[-+]?0x[0-9a-fA-F]+|[-+]?0b[01]+|[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)"
+    # yaml-rs drops underscores anywhere in a number (`_1`, `1e_3` and `-_1` are ints
+    # or floats to it, strings to PyYAML)
+    r"|[-+]?[._]*[0-9][-+.0-9a-fA-FoOxX]*_[-+._0-9a-fA-FoOxX]*"
+    r"|[-+]?[._]*_[._]*[0-9][-+._0-9a-fA-FoOxX]*"
 )
 # A risky token, after its preceding character (see `_risky`).
 _TOKEN = (
-    r"(?=[-+.0-9YyNnOo<=!&*?])"  # first characters, checked before the alternatives
+    r"(?=[-+._0-9YyNnOo<=!&*?])"  # first characters, checked before the alternatives
     rf"(?:(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF|<<|=){_E}"  # YAML 1.1 booleans, merge
     rf"|(?!(?:{_SAFE_NUMBER}){_E})(?:{_NUMBER}){_E}"  # numbers the two read differently
     r"|[!&*][^\s,\[\]\{\}]"  # tags, anchors, aliases
@@ -300,7 +304,10 @@ class _Constructor(yaml.constructor.SafeConstructor):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.construct_object(key_node, deep=True)
+            if key_node.tag == "tag:yaml.org,2002:value":  # `=`: a string as a key
+                key: Any = key_node.value
+            else:
+                key = self.construct_object(key_node, deep=True)
             try:
                 if key in seen:
                     self.duplicates.append((key_node.start_mark.line + 1, str(key)))
