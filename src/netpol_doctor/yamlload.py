@@ -165,8 +165,10 @@ _TOKEN = (
 )
 _RISKY_TOKEN = re.compile(r"[\s\[\{,]" + _TOKEN, re.MULTILINE)
 _RISKY_AT_START = re.compile(_TOKEN, re.MULTILINE)
-_FORBIDDEN = re.compile(  # tabs too: PyYAML refuses them as indentation
-    r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x84\x86-\x9F\uD800-\uDFFF\uFFFE\uFFFF]"
+# Tabs (PyYAML refuses them as indentation), characters YAML forbids, and the line
+# breaks of YAML 1.1 that yaml-rs reads as text (NEL, LS, PS).
+_FORBIDDEN = re.compile(
+    r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u2028\u2029\uD800-\uDFFF\uFFFE\uFFFF]"
 )
 _COLLECTION_KEY = re.compile(r"[\]\}](?=[ \t]*:(?:\s|$))", re.MULTILINE)
 
@@ -183,6 +185,9 @@ def _risky(text: str) -> list[int]:
     starts with a character class, which the regex engine skips to in C."""
     if text.startswith("%") or "\n%" in text:  # directives
         return [0]
+    tail = text[-4096:].rstrip()
+    if "|" in tail[tail.rfind("\n") + 1 :] or ">" in tail[tail.rfind("\n") + 1 :] or not tail:
+        return [0]  # an empty block scalar ends the document: yaml-rs reads "\n", not ""
     found = [m.start() for m in _RISKY_TOKEN.finditer(text)]
     found += [m.start() for m in _FORBIDDEN.finditer(text)]
     found += [m.start() for m in _COLLECTION_KEY.finditer(text)]
