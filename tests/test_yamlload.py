@@ -365,7 +365,17 @@ TOKENS = _TOKENS.split(" ")
 
 
 def test_tricky_plain_scalars_read_as_pyyaml_does() -> None:
-    forms = ("k: {}\n", "- {}\n", "k: [{}, x]\n", "k: {{a: {}}}\n", "{}: v\n", "k: '{}'\n")
+    forms = (
+        "k: {}\n",
+        "- {}\n",
+        "k: [{}, x]\n",
+        "k: {{a: {}}}\n",
+        "{}: v\n",
+        "k: '{}'\n",
+        '{{"a":{}}}\n',
+        "k: [x,{}]\n",
+        "k:  {}  # c\n",
+    )
     for token in TOKENS:
         for form in forms:
             text = form.format(token)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -90,7 +91,7 @@ class _Chunk:
     stray: bool = False  # content after `...` without a `---`
 
 
-def _line_counter(text: str) -> Any:
+def _line_counter(text: str) -> Callable[[int], int]:
     """`line(pos)`: the 1-based line of `pos`, for positions that never decrease;
     counts each newline once (linear in the text)."""
     state = [0, 1]  # last position, its line
@@ -136,9 +137,8 @@ def _chunks(text: str) -> list[_Chunk]:
 
 # --- the fast path ---------------------------------------------------------------------
 
-# A token starts after whitespace, a flow indicator or the line's start, and ends
-# before end of line, a comment, a flow indicator or a `: `.
-_B = r"(?<![^\s\[\{,])"
+# A token starts after whitespace, a flow indicator, a `:` (`{"a":yes}`) or the
+# line's start, and ends before end of line, a comment, a flow indicator or a `: `.
 _E = r"(?=[ \t\r]*(?:$|#|[,\]\}]|:(?:[\s,\[\]\{\}]|$)))"
 _SAFE_NUMBER = r"-?(?:0|[1-9][0-9]{0,300})(?:\.[0-9]{1,300})?"
 _NUMBER = (
@@ -163,7 +163,7 @@ _TOKEN = (
     r"|[!&*][^\s,\[\]\{\}]"  # tags, anchors, aliases
     r"|\?(?=\s|$))"  # complex keys
 )
-_RISKY_TOKEN = re.compile(r"[\s\[\{,]" + _TOKEN, re.MULTILINE)
+_RISKY_TOKEN = re.compile(r"[\s\[\{,:]" + _TOKEN, re.MULTILINE)
 _RISKY_AT_START = re.compile(_TOKEN, re.MULTILINE)
 # Tabs (PyYAML refuses them as indentation), characters YAML forbids, and the line
 # breaks of YAML 1.1 that yaml-rs reads as text (NEL, LS, PS).
