@@ -73,7 +73,10 @@ class YamlDocument:
 
 # --- cutting the stream into documents ------------------------------------------------
 
-_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
+# Regexes here start with a literal (`\n`) where they can: the engine then skips to it
+# in C, ten times faster than trying each position.
+_MARKER = re.compile(r"\n(?:---|\.\.\.)(?=[ \t\r\n]|$)")
+_MARKER_AT_START = re.compile(r"(?:---|\.\.\.)(?=[ \t\r\n]|$)")
 # A line with something on it other than a comment.
 _CONTENT = re.compile(r"^[ \t]*[^ \t\r\n#]", re.MULTILINE)
 # The same, directives (`%YAML`, `%TAG`) aside: they belong to the next document.
@@ -109,7 +112,10 @@ def _chunks(text: str) -> list[_Chunk]:
     out: list[_Chunk] = []
     # (start, marker) of each segment: "" for the stream's start, "---" or "...".
     bounds: list[tuple[int, str]] = [(0, "")]
-    bounds += [(m.start(), m.group()) for m in _MARKER.finditer(text)]
+    first_marker = _MARKER_AT_START.match(text)
+    if first_marker:
+        bounds = [(0, first_marker.group())]
+    bounds += [(m.start() + 1, m.group()[1:]) for m in _MARKER.finditer(text)]
     pending: tuple[int, int] | None = None  # directive lines waiting for their `---`
     for i, (start, marker) in enumerate(bounds):
         end = bounds[i + 1][0] if i + 1 < len(bounds) else len(text)
@@ -170,7 +176,9 @@ _RISKY_AT_START = re.compile(_TOKEN, re.MULTILINE)
 _FORBIDDEN = re.compile(
     r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u2028\u2029\uD800-\uDFFF\uFFFE\uFFFF]"
 )
-_COLLECTION_KEY = re.compile(r"[\]\}](?=[ \t]*:(?:\s|$))", re.MULTILINE)
+# A flow collection as a key (`[a]: x`, `{a: 1}: x`): one that starts a token (not
+# managedFields' plain keys, `k:{"name":"web"}:`) and is followed by `: ` on its line.
+_COLLECTION_KEY = re.compile(r"[\[\{](?<![^\s,\[\{].)[^\n]*[\]\}][ \t]*:(?:\s|$)", re.MULTILINE)
 
 
 # A line opening 400 levels or more (indentation, `- `, `? `): yaml-rs recurses per
@@ -196,7 +204,8 @@ def _risky(text: str) -> list[int]:
     return sorted(found)
 
 
-_ITEMS_KEY = re.compile(r"^items:[ \t]*(?:#[^\n]*)?\r?$", re.MULTILINE)
+_ITEMS_KEY = re.compile(r"\nitems:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
+_ITEMS_KEY_AT_START = re.compile(r"items:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
 _FIRST_ENTRY = re.compile(r"^( *)-(?=[ \t\r\n]|$)", re.MULTILINE)
 
 
@@ -213,8 +222,8 @@ def _fast(text: str) -> Any:
 def _entry_patterns(indent: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """An entry's dash at `indent`; the first line that ends a sequence there (indented
     no more than its dashes, and neither an entry, a comment nor blank)."""
-    entry = re.compile(rf"^ {{{indent}}}-(?=[ \t\r\n]|$)", re.MULTILINE)
-    stop = re.compile(rf"^ {{0,{indent}}}(?:[^ \-#\r\n]|-[^ \t\r\n])", re.MULTILINE)
+    entry = re.compile(rf"\n {{{indent}}}-(?=[ \t\r\n]|$)")
+    stop = re.compile(rf"\n {{0,{indent}}}(?:[^ \-#\r\n]|-[^ \t\r\n])")
     return entry, stop
 
 
@@ -230,17 +239,21 @@ def _item_spans(chunk: _Chunk) -> list[_Span] | None:
     """The entries of a block `items:` sequence at the top of the document; None when
     it is not found plainly (flow style, indented document, `items` given twice)."""
     text = chunk.text
-    found = list(_ITEMS_KEY.finditer(text))
+    found = [m.end() for m in _ITEMS_KEY.finditer(text)]
+    at_start = _ITEMS_KEY_AT_START.match(text)
+    if at_start:
+        found.append(at_start.end())
     if len(found) != 1:
         return None
-    first = _CONTENT.search(text, found[0].end())
+    first = _CONTENT.search(text, found[0])
     head = _FIRST_ENTRY.match(text, first.start()) if first else None
     if head is None:
         return None
     entry, stop = _entry_patterns(len(head.group(1)))
     m = stop.search(text, head.start())
-    end = m.start() if m else len(text)
-    starts = [e.start() for e in entry.finditer(text, head.start(), end)]
+    end = m.start() + 1 if m else len(text)
+    starts = [head.start()]  # `\n` before each later dash: the first has it at -1
+    starts += [e.start() + 1 for e in entry.finditer(text, head.start(), end)]
     line = _line_counter(text)
     spans = []
     for i, s in enumerate(starts):
