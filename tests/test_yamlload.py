@@ -385,3 +385,10 @@ def test_tricky_plain_scalars_read_as_pyyaml_does() -> None:
                 assert any(d.error for d in load_stream(text)), text
                 continue
             assert same(values(text), want), text
+
+
+def test_a_risky_entry_under_indented_dashes() -> None:
+    text = "kind: List\nitems:\n  - a: 1\n  - b: on\n    c: 0x10\n  -\n    d: x\nx: 1\n"
+    (doc,) = load_stream(text)
+    assert same(doc.value, reference(text)[0])
+    assert doc.item_lines == (3, 4, 7)
