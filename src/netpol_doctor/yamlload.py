@@ -8,14 +8,16 @@ How. The text is cut into documents at the `---` and `...` lines (column 0, as t
 spec says: no scalar can hold one), counting lines as it goes, in one pass. Each
 document then takes one of two paths:
 
-- fast: yaml-rs (a Rust YAML parser, PyPI `yaml-rs`) builds the Python data; about
-  20x the speed of PyYAML's CSafeLoader. It is taken only when a scan of the
-  document's text (one C-level regex search) finds nothing on which yaml-rs and
-  PyYAML could disagree (`_RISKY`): YAML 1.1 booleans (`yes`, `no`, `on`, `off`),
-  octal, hex, binary, sexagesimal and underscored numbers, exponents, `.inf`,
-  `.nan`, `<<`, `=`, tags, anchors and aliases, directives, complex keys, tabs and
-  characters YAML forbids. A duplicate key makes yaml-rs fail, and so does
-  anything it cannot read; either sends the document to the slow path.
+- fast: yaml-rs (a Rust YAML parser, PyPI `yaml-rs`) builds the Python data, many
+  times faster than PyYAML's CSafeLoader (docs/yaml.md has the figures). It is
+  taken only when a scan of the document's text (`_risky`: regexes the engine runs
+  in C) finds nothing on which yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could
+  disagree: `yes`/`no`/`on`/`off`, octal, hex, binary, sexagesimal and underscored
+  numbers, exponents, `.inf`, `.nan`, `<<`, `=`, tags, anchors and aliases,
+  directives, complex keys and collections as keys, tabs, characters YAML forbids,
+  NEL/LS/PS, an empty block scalar at the end, and very deep nesting (`_DEEP`:
+  yaml-rs would overflow the C stack). A duplicate key makes yaml-rs fail, and so
+  does anything it cannot read; either sends the document to the slow path.
 - slow: PyYAML's C parser with `_Constructor`, a `SafeConstructor` that records
   duplicate keys, refuses alias expansions past `MAX_ALIAS_NODES` (billion laughs)
   and recursive aliases, and returns plain data (below). Lines come from its marks.
