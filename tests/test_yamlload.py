@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,12 @@ from netpol_doctor.yamlload import MAX_ALIAS_NODES, YamlDocument, load_stream
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class _Reference(yaml.SafeLoader):
-    """PyYAML's SafeLoader with the differences yamlload documents: timestamps and
+class _Reference(yaml.CSafeLoader):
+    """PyYAML's SafeLoader (libyaml) with the differences yamlload documents: timestamps and
     !!binary stay text."""
 
 
-def _text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+def _text(loader: yaml.CSafeLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 
@@ -392,3 +393,24 @@ def test_a_risky_entry_under_indented_dashes() -> None:
     (doc,) = load_stream(text)
     assert same(doc.value, reference(text)[0])
     assert doc.item_lines == (3, 4, 7)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "1:" * 50_000 + "x\n",
+        "a: " + "[" * 50_000 + "\n",
+        "a: " + "{" * 50_000 + "}: \n",
+        "a: " + "_" * 100_000 + "1x\n",
+        "a: " + ":1" * 50_000 + "\n",
+        "a: [" + "1," * 50_000 + "x\n",
+    ],
+    ids=["sexagesimal", "brackets", "braces", "underscores", "colons", "commas"],
+)
+def test_scans_are_linear(text: str) -> None:
+    """Inputs that made a backtracking regex quadratic (minutes) read in well under a
+    second each on a quiet machine; 20 s leaves room for a loaded one."""
+    start = time.perf_counter()
+    yamlload._risky(text)
+    yamlload._chunks(text)
+    assert time.perf_counter() - start < 20

@@ -160,8 +160,8 @@ _NUMBER = (
     r"|[-+]?0x[0-9a-fA-F]+|[-+]?0b[01]+|[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)"
     # yaml-rs drops underscores anywhere in a number (`_1`, `1e_3` and `-_1` are ints
     # or floats to it, strings to PyYAML)
-    r"|[-+]?[._]*[0-9][-+.0-9a-fA-FoOxX]*_[-+._0-9a-fA-FoOxX]*"
-    r"|[-+]?[._]*_[._]*[0-9][-+._0-9a-fA-FoOxX]*"
+    r"|[-+]?[._]*+[0-9][-+.0-9a-fA-FoOxX]*+_[-+._0-9a-fA-FoOxX]*+"
+    r"|[-+]?(?=[._]*_)[._]*+[0-9][-+._0-9a-fA-FoOxX]*+"
 )
 # A risky token, after its preceding character (see `_risky`).
 _TOKEN = (
@@ -171,16 +171,38 @@ _TOKEN = (
     r"|[!&*][^\s,\[\]\{\}]"  # tags, anchors, aliases
     r"|\?(?=\s|$))"  # complex keys
 )
-_RISKY_TOKEN = re.compile(r"[\s\[\{,:]" + _TOKEN, re.MULTILINE)
+# Only a real token start may begin a match: were `:` itself a start, each `:` of
+# `1:1:1:…` would rescan the rest of the token (quadratic). JSON-style `"a":yes` is
+# a start after the quote.
+# Each regex starts with a character class, not an alternation: the engine then
+# skips to candidates in C (an alternation here makes the scan several times slower).
+_RISKY_TOKEN = re.compile(r"[\s\[\{,]" + _TOKEN, re.MULTILINE)
+_RISKY_AFTER_JSON_KEY = re.compile(r"[\x22\x27\]\}]:" + _TOKEN, re.MULTILINE)
 _RISKY_AT_START = re.compile(_TOKEN, re.MULTILINE)
 # Tabs (PyYAML refuses them as indentation), characters YAML forbids, and the line
 # breaks of YAML 1.1 that yaml-rs reads as text (NEL, LS, PS).
 _FORBIDDEN = re.compile(
     r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u2028\u2029\uD800-\uDFFF\uFFFE\uFFFF]"
 )
-# A flow collection as a key (`[a]: x`, `{a: 1}: x`): one that starts a token (not
-# managedFields' plain keys, `k:{"name":"web"}:`) and is followed by `: ` on its line.
-_COLLECTION_KEY = re.compile(r"[\[\{](?<![^\s,\[\{].)[^\n]*[\]\}][ \t]*:(?:\s|$)", re.MULTILINE)
+# A flow collection as a key (`[a]: x`, `{a: 1}: x`): a `]` or `}` followed by `: `,
+# on a line where a `[` or `{` starts a token (managedFields' plain keys,
+# `k:{"name":"web"}:`, do not count). An implicit key has at most 1,024 characters.
+_COLLECTION_KEY_END = re.compile(r"[\]\}](?=[ \t]*:(?:[ \t\r\n]|$))")
+_FLOW_START = re.compile(r"[ \t,\[\{][\[\{]")
+
+
+def _collection_keys(text: str) -> list[int]:
+    found = []
+    for m in _COLLECTION_KEY_END.finditer(text):
+        pos = m.start()
+        start = text.rfind("\n", max(0, pos - 1100), pos) + 1
+        if (
+            (start == 0 and pos > 1100)
+            or text[start] in "[{"
+            or _FLOW_START.search(text, start, pos)
+        ):
+            found.append(pos)
+    return found
 
 
 # A line opening 400 levels or more (indentation, `- `, `? `): yaml-rs recurses per
@@ -200,7 +222,8 @@ def _risky(text: str) -> list[int]:
         return [0]  # an empty block scalar ends the document: yaml-rs reads "\n", not ""
     found = [m.start() for m in _RISKY_TOKEN.finditer(text)]
     found += [m.start() for m in _FORBIDDEN.finditer(text)]
-    found += [m.start() for m in _COLLECTION_KEY.finditer(text)]
+    found += [m.start() for m in _RISKY_AFTER_JSON_KEY.finditer(text)]
+    found += _collection_keys(text)
     if _RISKY_AT_START.match(text):
         found.append(0)
     return sorted(found)
