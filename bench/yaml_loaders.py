@@ -180,7 +180,10 @@ def make_inputs(pods: int, data: Path) -> dict[str, Path]:
     data.mkdir(parents=True, exist_ok=True)
     cluster = generate_cluster(pods, max(1, pods // 4), 1)
     items = [_verbose(p) for p in cluster.files["pods"]]
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    # kubectl never writes anchors; PyYAML would for objects the generator shares
+    # (coredns' ports), and a cross-entry alias sends a List to the slow path.
+    dumper = type("NoAliases", (base,), {"ignore_aliases": lambda self, data: True})
     doc = {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
     opts: dict[str, Any] = {"Dumper": dumper, "sort_keys": True, "default_flow_style": False}
     out["list"].write_text(yaml.dump(doc, **opts), encoding="utf-8")
