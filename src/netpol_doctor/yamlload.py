@@ -1,0 +1,554 @@
+"""A fast, safe loader for YAML streams of Kubernetes manifests, with exact lines.
+
+`load_stream(text)` returns one `YamlDocument` per document, as PyYAML's
+`load_all(text, Loader=SafeLoader)` would, and never raises: a document that is not
+valid YAML carries `error` ("line N: what") and the others are still loaded.
+
+How. The text is cut into documents at the `---` and `...` lines (column 0, as the
+spec says: no scalar can hold one), counting lines as it goes, in one pass. Each
+document then takes one of two paths:
+
+- fast: yaml-rs (a Rust YAML parser, PyPI `yaml-rs`) builds the Python data, many
+  times faster than PyYAML's CSafeLoader (docs/yaml.md has the figures). It is
+  taken only when a scan of the document's text (`_risky`: regexes the engine runs
+  in C) finds nothing on which yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could
+  disagree: `yes`/`no`/`on`/`off`, octal, hex, binary, sexagesimal and underscored
+  numbers, exponents, `.inf`, `.nan`, `<<`, `=`, tags, anchors and aliases,
+  directives, complex keys and collections as keys, tabs, characters YAML forbids,
+  NEL/LS/PS, an empty block scalar at the end, and very deep nesting (`_DEEP`:
+  yaml-rs would overflow the C stack). A duplicate key makes yaml-rs fail, and so
+  does anything it cannot read; either sends the document to the slow path.
+- slow: PyYAML's C parser with `_Constructor`, a `SafeConstructor` that records
+  duplicate keys, refuses alias expansions past `MAX_ALIAS_NODES` (billion laughs)
+  and recursive aliases, and returns plain data (below). Lines come from its marks.
+
+In a `kind: List` dump a risky token inside one item sends only that item to the
+slow path, not the whole list.
+
+Deliberate differences from PyYAML's SafeLoader (the values are what kubectl, which
+reads YAML as JSON through sigs.k8s.io/yaml, would see):
+
+- timestamps stay strings: `2025-01-01T00:00:00Z` is not a `datetime`;
+- `!!binary` stays its base64 text, not `bytes`;
+- `!!set` is a mapping of its members to None, `!!omap` and `!!pairs` are lists of
+  one-key mappings (PyYAML: `set`, list of tuples);
+- an alias whose expansion would pass `MAX_ALIAS_NODES` nodes, or that refers to
+  itself, is an error, not a shared (or cyclic) object;
+- an integer past Python's digit limit is an error on its document, not a
+  `ValueError` out of the loader.
+
+Aliases that are accepted are shared objects, as PyYAML builds them.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import yaml
+import yaml_rs
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+__all__ = ["MAX_ALIAS_NODES", "YamlDocument", "load_stream"]
+
+#: Nodes that aliases may add to one document (each alias counts its whole subtree).
+MAX_ALIAS_NODES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """One document of a stream. `value` is plain data (dict, list, str, int, float,
+    bool, None); `line` is the 1-based line where its content starts (for an empty
+    document, the line of its `---`); `item_lines` holds the line of each entry of
+    `value["items"]` when `value` is a mapping whose `items` is a list."""
+
+    value: Any
+    line: int
+    item_lines: tuple[int, ...] | None
+    error: str | None = None
+    duplicate_keys: tuple[tuple[int, str], ...] = ()
+
+
+# --- cutting the stream into documents ------------------------------------------------
+
+# Regexes here start with a literal (`\n`) where they can: the engine then skips to it
+# in C, ten times faster than trying each position.
+_MARKER = re.compile(r"\n(?:---|\.\.\.)(?=[ \t\r\n]|$)")
+_MARKER_AT_START = re.compile(r"(?:---|\.\.\.)(?=[ \t\r\n]|$)")
+# A line with something on it other than a comment.
+_CONTENT = re.compile(r"^[ \t]*[^ \t\r\n#]", re.MULTILINE)
+# The same, directives (`%YAML`, `%TAG`) aside: they belong to the next document.
+_CONTENT_NOT_DIRECTIVE = re.compile(r"^(?!%)[ \t]*[^ \t\r\n#]", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^%", re.MULTILINE)
+# The rest of a marker line that holds nothing (`---`, `--- # comment`).
+_EMPTY_REST = re.compile(r"[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
+
+
+@dataclass(slots=True)
+class _Chunk:
+    text: str  # the document, from its `---` (or the stream's start) to the next marker
+    line: int  # 1-based line of text[0]
+    content_line: int | None  # where its content starts; None: an empty document
+    stray: bool = False  # content after `...` without a `---`
+
+
+def _line_counter(text: str) -> Callable[[int], int]:
+    """`line(pos)`: the 1-based line of `pos`, for positions that never decrease;
+    counts each newline once (linear in the text)."""
+    state = [0, 1]  # last position, its line
+
+    def line(pos: int) -> int:
+        state[1] += text.count("\n", state[0], pos)
+        state[0] = pos
+        return state[1]
+
+    return line
+
+
+def _chunks(text: str) -> list[_Chunk]:
+    line = _line_counter(text)
+    out: list[_Chunk] = []
+    # (start, marker) of each segment: "" for the stream's start, "---" or "...".
+    bounds: list[tuple[int, str]] = [(0, "")]
+    first_marker = _MARKER_AT_START.match(text)
+    if first_marker:
+        bounds = [(0, first_marker.group())]
+    bounds += [(m.start() + 1, m.group()[1:]) for m in _MARKER.finditer(text)]
+    pending: tuple[int, int] | None = None  # directive lines waiting for their `---`
+    for i, (start, marker) in enumerate(bounds):
+        end = bounds[i + 1][0] if i + 1 < len(bounds) else len(text)
+        first = line(start)
+        if marker == "---":
+            rest = _EMPTY_REST.match(text, start + 3)
+            content: int | None = first
+            if rest is not None:  # nothing after the `---`: content starts below
+                m = _CONTENT.search(text, rest.end(), end)
+                content = line(m.start()) if m else None
+            begin, begin_line = pending if pending else (start, first)
+            out.append(_Chunk(text[begin:end], begin_line, content))
+            pending = None
+            continue
+        body = start + len(marker)
+        m = _CONTENT_NOT_DIRECTIVE.search(text, body, end)
+        if m is not None:
+            out.append(_Chunk(text[body:end], first, line(m.start()), stray=marker == "..."))
+            pending = None
+        else:
+            d = _DIRECTIVE.search(text, body, end)
+            pending = (d.start(), line(d.start())) if d else None
+    return out
+
+
+# --- the fast path ---------------------------------------------------------------------
+
+# A token starts after whitespace, a flow indicator, a `:` (`{"a":yes}`) or the
+# line's start, and ends before end of line, a comment, a flow indicator or a `: `.
+_E = r"(?=[ \t\r]*(?:$|#|[,\]\}]|:(?:[\s,\[\]\{\}]|$)))"
+_SAFE_NUMBER = r"-?(?:0|[1-9][0-9]{0,300})(?:\.[0-9]{1,300})?"
+_NUMBER = (
+    # PyYAML's YAML 1.1 floats and ints
+    r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    r"|[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+    r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
+    # YAML 1.2 core numbers (yaml-rs)
+    r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?0o[0-7]+"
+    r"|[-+]?0x[0-9a-fA-F]+|[-+]?0b[01]+|[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)"
+    # yaml-rs drops underscores anywhere in a number (`_1`, `1e_3` and `-_1` are ints
+    # or floats to it, strings to PyYAML)
+    r"|[-+]?[._]*+[0-9][-+.0-9a-fA-FoOxX]*+_[-+._0-9a-fA-FoOxX]*+"
+    r"|[-+]?(?=[._]*_)[._]*+[0-9][-+._0-9a-fA-FoOxX]*+"
+)
+# A risky token, after its preceding character (see `_risky`).
+_TOKEN = (
+    r"(?=[-+._0-9YyNnOo<=!&*?])"  # first characters, checked before the alternatives
+    rf"(?:(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF|<<|=){_E}"  # YAML 1.1 booleans, merge
+    rf"|(?!(?:{_SAFE_NUMBER}){_E})(?:{_NUMBER}){_E}"  # numbers the two read differently
+    r"|[!&*][^\s,\[\]\{\}]"  # tags, anchors, aliases
+    r"|\?(?=\s|$))"  # complex keys
+)
+# Only a real token start may begin a match: were `:` itself a start, each `:` of
+# `1:1:1:…` would rescan the rest of the token (quadratic). JSON-style `"a":yes` is
+# a start after the quote.
+# Each regex starts with a character class, not an alternation: the engine then
+# skips to candidates in C (an alternation here makes the scan several times slower).
+_RISKY_TOKEN = re.compile(r"[\s\[\{,]" + _TOKEN, re.MULTILINE)
+_RISKY_AFTER_JSON_KEY = re.compile(r"[\x22\x27\]\}]:" + _TOKEN, re.MULTILINE)
+_RISKY_AT_START = re.compile(_TOKEN, re.MULTILINE)
+# Tabs (PyYAML refuses them as indentation), characters YAML forbids, and the line
+# breaks of YAML 1.1 that yaml-rs reads as text (NEL, LS, PS).
+_FORBIDDEN = re.compile(
+    r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u2028\u2029\uD800-\uDFFF\uFFFE\uFFFF]"
+)
+# A flow collection as a key (`[a]: x`, `{a: 1}: x`): a `]` or `}` followed by `: `,
+# on a line where a `[` or `{` starts a token (managedFields' plain keys,
+# `k:{"name":"web"}:`, do not count). An implicit key has at most 1,024 characters.
+_COLLECTION_KEY_END = re.compile(r"[\]\}](?=[ \t]*:(?:[ \t\r\n]|$))")
+_FLOW_START = re.compile(r"[ \t,\[\{][\[\{]")
+
+
+def _collection_keys(text: str) -> list[int]:
+    found = []
+    for m in _COLLECTION_KEY_END.finditer(text):
+        pos = m.start()
+        start = text.rfind("\n", max(0, pos - 1100), pos) + 1
+        if (
+            (start == 0 and pos > 1100)
+            or text[start] in "[{"
+            or _FLOW_START.search(text, start, pos)
+        ):
+            found.append(pos)
+    return found
+
+
+# A line opening 400 levels or more (indentation, `- `, `? `): yaml-rs recurses per
+# level and overflows the C stack on deep block nesting (20,000 `- ` crash the
+# process), so such documents go to libyaml, which stops at 1,000 levels.
+_DEEP = re.compile(r"\n[ \t\-?:]{400,}")
+_DEEP_AT_START = re.compile(r"[ \t\-?:]{400,}")
+
+
+def _risky(text: str) -> list[int]:
+    """Offsets of what yaml-rs and PyYAML could read differently (sorted). Each regex
+    starts with a character class, which the regex engine skips to in C."""
+    if text.startswith("%") or "\n%" in text:  # directives
+        return [0]
+    tail = text[-4096:].rstrip()
+    if "|" in tail[tail.rfind("\n") + 1 :] or ">" in tail[tail.rfind("\n") + 1 :] or not tail:
+        return [0]  # an empty block scalar ends the document: yaml-rs reads "\n", not ""
+    found = [m.start() for m in _RISKY_TOKEN.finditer(text)]
+    found += [m.start() for m in _FORBIDDEN.finditer(text)]
+    found += [m.start() for m in _RISKY_AFTER_JSON_KEY.finditer(text)]
+    found += _collection_keys(text)
+    if _RISKY_AT_START.match(text):
+        found.append(0)
+    return sorted(found)
+
+
+_ITEMS_KEY = re.compile(r"\nitems:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
+_ITEMS_KEY_AT_START = re.compile(r"items:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
+_FIRST_ENTRY = re.compile(r"^( *)-(?=[ \t\r\n]|$)", re.MULTILINE)
+
+
+def _fast(text: str) -> Any:
+    """yaml-rs on one document; raises on anything it does not take."""
+    return yaml_rs.loads(
+        text,
+        parse_datetime=False,
+        duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
+    )
+
+
+@lru_cache(maxsize=64)
+def _entry_patterns(indent: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """An entry's dash at `indent`; the first line that ends a sequence there (indented
+    no more than its dashes, and neither an entry, a comment nor blank)."""
+    entry = re.compile(rf"\n {{{indent}}}-(?=[ \t\r\n]|$)")
+    stop = re.compile(rf"\n {{0,{indent}}}(?:[^ \-#\r\n]|-[^ \t\r\n])")
+    return entry, stop
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int  # offset of the entry's dash in the document's text
+    end: int  # offset where the next entry (or the sequence's end) is
+    dash_line: int  # absolute line of the dash
+    line: int  # absolute line where the entry's content starts
+
+
+def _item_spans(chunk: _Chunk) -> list[_Span] | None:
+    """The entries of a block `items:` sequence at the top of the document; None when
+    it is not found plainly (flow style, indented document, `items` given twice)."""
+    text = chunk.text
+    found = [m.end() for m in _ITEMS_KEY.finditer(text)]
+    at_start = _ITEMS_KEY_AT_START.match(text)
+    if at_start:
+        found.append(at_start.end())
+    if len(found) != 1:
+        return None
+    first = _CONTENT.search(text, found[0])
+    head = _FIRST_ENTRY.match(text, first.start()) if first else None
+    if head is None:
+        return None
+    entry, stop = _entry_patterns(len(head.group(1)))
+    m = stop.search(text, head.start())
+    end = m.start() + 1 if m else len(text)
+    starts = [head.start()]  # `\n` before each later dash: the first has it at -1
+    starts += [e.start() + 1 for e in entry.finditer(text, head.start(), end)]
+    line = _line_counter(text)
+    spans = []
+    for i, s in enumerate(starts):
+        limit = starts[i + 1] if i + 1 < len(starts) else end
+        dash = chunk.line - 1 + line(s)
+        rest = _EMPTY_REST.match(text, head.end() - head.start() + s)
+        if rest is None:
+            spans.append(_Span(s, limit, dash, dash))
+            continue
+        nxt = _CONTENT.search(text, rest.end(), limit)  # `-` alone: content is below
+        if nxt is None:
+            return None
+        spans.append(_Span(s, limit, dash, chunk.line - 1 + line(nxt.start())))
+    return spans
+
+
+def _load_fast(chunk: _Chunk) -> YamlDocument | None:
+    """The document by the fast path, or None for the slow one."""
+    assert chunk.content_line is not None
+    if _DEEP.search(chunk.text) or _DEEP_AT_START.match(chunk.text):
+        return None
+    risky = _risky(chunk.text)
+    spans: list[_Span] | None = None
+    if risky:
+        # Inside a List, only the entries holding a risky token are read slowly.
+        spans = _item_spans(chunk)
+        if not spans or risky[0] < spans[0].start or risky[-1] >= spans[-1].end:
+            return None
+    try:
+        value = _fast(chunk.text)
+    except Exception:
+        return None
+    items = value.get("items") if isinstance(value, dict) else None
+    if not isinstance(items, list):
+        return None if risky else YamlDocument(value, chunk.content_line, None)
+    if not items and not risky:
+        return YamlDocument(value, chunk.content_line, ())
+    if spans is None:
+        spans = _item_spans(chunk)
+    if spans is None or len(spans) != len(items):
+        return None
+    if risky:
+        starts = [s.start for s in spans]
+        for k in sorted({bisect_right(starts, pos) - 1 for pos in risky}):
+            span = spans[k]
+            piece = _Chunk(chunk.text[span.start : span.end], span.dash_line, span.dash_line)
+            doc = _load_slow(piece, want_items=False)
+            if doc.error is not None or doc.duplicate_keys:
+                return None
+            if not isinstance(doc.value, list) or len(doc.value) != 1:
+                return None
+            items[k] = doc.value[0]
+    return YamlDocument(value, chunk.content_line, tuple(s.line for s in spans))
+
+
+# --- the slow path ---------------------------------------------------------------------
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor with plain data only, and duplicate keys recorded."""
+
+    duplicates: list[tuple[int, str]]
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            if key_node.tag == "tag:yaml.org,2002:value":  # `=`: a string as a key
+                key: Any = key_node.value
+            else:
+                key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    self.duplicates.append((key_node.start_mark.line + 1, str(key)))
+                seen.add(key)
+            except TypeError:  # unhashable: the base class says so
+                break
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer not read: {exc}", node.start_mark
+            ) from None
+
+    def construct_str(self, node: ScalarNode) -> str:
+        return str(self.construct_scalar(node))
+
+    def construct_yaml_set(self, node: MappingNode) -> Any:
+        data: dict[Any, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+
+    def construct_yaml_pairs(self, node: SequenceNode) -> Any:
+        data: list[dict[Any, Any]] = []
+        yield data
+        for entry in node.value:
+            if not isinstance(entry, MappingNode):
+                raise yaml.constructor.ConstructorError(
+                    "while reading pairs", node.start_mark, "expected a mapping", entry.start_mark
+                )
+            data.append(self.construct_mapping(entry))
+
+
+_OWN: dict[str, Any] = {
+    "timestamp": _Constructor.construct_str,
+    "binary": _Constructor.construct_str,
+    "set": _Constructor.construct_yaml_set,
+    "omap": _Constructor.construct_yaml_pairs,
+    "pairs": _Constructor.construct_yaml_pairs,
+    "int": _Constructor.construct_yaml_int,
+}
+for _tag, _construct in _OWN.items():
+    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct)
+
+
+class _PurePythonParser(
+    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer
+):
+    """For a PyYAML built without libyaml."""
+
+    def __init__(self, text: str) -> None:
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+
+    def dispose(self) -> None:
+        yaml.parser.Parser.dispose(self)
+
+
+_Parser: Any = getattr(yaml, "cyaml", None) and getattr(yaml.cyaml, "CParser", None)
+if _Parser is None:  # pragma: no cover - PyYAML wheels ship libyaml
+    _Parser = _PurePythonParser
+
+
+class _SlowLoader(_Parser, _Constructor, yaml.resolver.Resolver):  # type: ignore[misc]
+    def __init__(self, text: str) -> None:
+        _Parser.__init__(self, text)
+        _Constructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.duplicates = []
+
+
+def _expanded_size(root: Node) -> int:
+    """Nodes in the tree that `root` stands for, aliases expanded; raises
+    ComposerError for an alias inside itself. Iterative: no recursion limit."""
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            if size[key] > MAX_ALIAS_NODES * 2:
+                return size[key]
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to a node that contains it", node.start_mark
+            )
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+    return size[id(root)]
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _distinct(root: Node) -> int:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(_children(node))
+    return len(seen)
+
+
+def _error_line(exc: BaseException, base: int) -> int | None:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return base - 1 + mark.line + 1 if mark is not None else None
+
+
+def _load_slow(chunk: _Chunk, want_items: bool = True) -> YamlDocument:
+    doc_line = chunk.content_line if chunk.content_line else chunk.line
+    bad = _NOT_PRINTABLE.search(chunk.text)
+    if bad is not None:
+        line = chunk.line + chunk.text.count("\n", 0, bad.start())
+        what = f"U+{ord(bad.group()):04X}"
+        return YamlDocument(None, doc_line, None, f"line {line}: character {what} is not allowed")
+    if chunk.stray:
+        return YamlDocument(
+            None, doc_line, None, f"line {doc_line}: a document after '...' must start with '---'"
+        )
+    loader = _SlowLoader(chunk.text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) - _distinct(node) > MAX_ALIAS_NODES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases expand past {MAX_ALIAS_NODES:,} nodes (an alias bomb?)",
+                node.start_mark,
+            )
+        value = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        line = _error_line(exc, chunk.line) or doc_line
+        what = exc.problem or exc.context or str(exc).splitlines()[0]
+        return YamlDocument(None, doc_line, None, f"line {line}: {what}")
+    except yaml.YAMLError as exc:
+        return YamlDocument(None, doc_line, None, f"line {doc_line}: {str(exc).splitlines()[0]}")
+    except (ValueError, RecursionError, UnicodeError, OverflowError) as exc:
+        return YamlDocument(None, doc_line, None, f"line {doc_line}: {type(exc).__name__}: {exc}")
+    finally:
+        loader.dispose()
+    offset = chunk.line - 1
+    dups = tuple(sorted((offset + line, key) for line, key in loader.duplicates))
+    item_lines: tuple[int, ...] | None = None
+    if want_items and isinstance(value, dict) and isinstance(value.get("items"), list):
+        item_lines = _node_item_lines(node, offset)
+    return YamlDocument(value, doc_line, item_lines, None, dups)
+
+
+def _node_item_lines(node: Node, offset: int) -> tuple[int, ...] | None:
+    seq: Node | None = None
+    if isinstance(node, MappingNode):
+        for key, val in node.value:
+            if isinstance(key, ScalarNode) and key.value == "items":
+                seq = val
+    if not isinstance(seq, SequenceNode):
+        return None
+    return tuple(offset + n.start_mark.line + 1 for n in seq.value)
+
+
+_NOT_PRINTABLE = re.compile(
+    r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]"
+)
+
+
+# --- the stream ------------------------------------------------------------------------
+
+
+def load_stream(text: str) -> list[YamlDocument]:
+    """Every document of `text`, in order, as PyYAML's `load_all` finds them (an
+    explicit empty document is a None value); never raises."""
+    if text.startswith("\ufeff"):
+        text = text[1:]  # lines count newlines: none is lost
+    out: list[YamlDocument] = []
+    for chunk in _chunks(text):
+        if chunk.content_line is None:
+            if chunk.stray:
+                continue
+            out.append(YamlDocument(None, chunk.line, None))
+            continue
+        doc = None if chunk.stray else _load_fast(chunk)
+        out.append(doc if doc is not None else _load_slow(chunk))
+    return out
