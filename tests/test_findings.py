@@ -24,6 +24,7 @@ TESTED_IN_PYTHON = {
     "input-malformed",
     "input-invalid",
     "input-duplicate",
+    "input-duplicate-key",
     "namespace-missing",
     "policy-warning",
     "reads-forbidden",

@@ -211,3 +211,17 @@ def test_items_of_a_kubectl_list_keep_their_own_lines(tmp_path: Path, shape: str
     for pod, after in zip(pods, [*pods[1:], None], strict=True):
         end = after.ref.line if after is not None else None
         assert _between(text, pod.ref.line or 0, end, pod.name), pod.name
+
+
+def test_a_key_given_twice_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "np.yaml"
+    path.write_text(
+        DENY_ALL.replace(
+            "spec: {podSelector: {}}",
+            "spec:\n  podSelector: {}\n  podSelector: {matchLabels: {a: b}}",
+        )
+    )
+    snap = load_snapshot([path])
+    (dup,) = [p for p in snap.problems if p.id == "input-duplicate-key"]
+    assert dup.objects[0].line == 6 and "'podSelector'" in dup.message
+    assert snap.policies[0].pod_selector.requirements  # the last one wins, as kubectl reads it

@@ -36,8 +36,12 @@ DEPLOY = {
 }
 
 
-def test_libyaml_loader_is_used() -> None:
-    assert snapshot_mod._Loader is yaml.CSafeLoader
+def test_fast_yaml_paths_are_used() -> None:
+    """yaml-rs for plain documents, libyaml's parser for the rest (docs/yaml.md)."""
+    from netpol_doctor import yamlload
+
+    assert snapshot_mod.load_stream is yamlload.load_stream
+    assert yamlload._Parser is yaml.cyaml.CParser
 
 
 def test_kubectl_list_and_typed_list(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ CATALOG: dict[str, str] = {
     "input-malformed": "A file is not valid YAML or JSON; its other documents are still read.",
     "input-invalid": "An object has a field of the wrong type or an impossible value.",
     "input-duplicate": "The same object appears more than once in the input; the last one wins.",
+    "input-duplicate-key": "A YAML mapping gives the same key twice; the last value is used.",
     "namespace-missing": "Objects refer to a namespace that is not in the input.",
     "policy-invalid": "A NetworkPolicy the API server would reject: it does nothing in a cluster.",
     "policy-warning": "A NetworkPolicy the API server admits with a warning.",

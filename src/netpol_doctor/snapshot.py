@@ -36,6 +36,7 @@ from .model import (
     Workload,
 )
 from .parse import Event, ExtendedObject, Origin, parse_object
+from .yamlload import load_stream
 
 __all__ = [
     "META_API_VERSION",
@@ -46,16 +47,8 @@ __all__ = [
     "read_documents",
 ]
 
-try:  # libyaml is ~10x faster; PyYAML wheels ship it, source builds may not
-    _Loader: type[yaml.CSafeLoader | yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
-
 _YAML_SUFFIXES = {".yaml", ".yml"}
 _JSON_SUFFIXES = {".json"}
-_DOC_START = re.compile(r"^---", re.MULTILINE)
-#: A line with YAML content: not blank, not a comment, not a `---` or `...` marker.
-_CONTENT = re.compile(r"^(?![ \t]*(?:#|$)|---[ \t]*(?:#.*)?$|\.\.\.[ \t]*$)", re.MULTILINE)
 
 
 @dataclass
@@ -255,63 +248,47 @@ def _read_text(path: Path) -> str | list[Problem]:
         return list(_unreadable(name, why, data.decode("utf-8", "replace")))
 
 
-def _document_starts(text: str) -> tuple[list[int], list[int], list[int]]:
-    """1-based lines where each document starts (its `---`) and where its content
-    starts (the object's first key, past comments): linear in the text."""
-    starts, offsets = [1], [0]
-    line, pos = 1, 0
-    for m in _DOC_START.finditer(text):
-        line += text.count("\n", pos, m.start())
-        pos = m.start()
-        starts.append(line)
-        offsets.append(pos)
-    if starts[1:2] == [1]:  # a leading `---` opens the first document
-        starts, offsets = starts[1:], offsets[1:]
-    # The content: the first line that is not blank, a comment or the `---` itself,
-    # looked for only up to the next document.
-    firsts = list(starts)
-    for i, (start, offset) in enumerate(zip(starts, offsets, strict=True)):
-        end = offsets[i + 1] if i + 1 < len(offsets) else len(text)
-        content = _CONTENT.search(text, offset, end)
-        if content is not None:
-            firsts[i] = start + text.count("\n", offset, content.start())
-    return starts, firsts, offsets
-
-
 def _yaml_documents(text: str, name: str) -> Iterator[Parsed | Problem]:
-    starts, firsts, offsets = _document_starts(text)
-    try:
-        docs = list(yaml.load_all(text, Loader=_Loader))
-    except (yaml.YAMLError, ValueError, RecursionError, MemoryError):
-        docs = None
-    if docs is not None:
-        aligned = len(docs) == len(starts)
-        for i, doc in enumerate(docs):
-            line = firsts[i] if i < len(firsts) else None
-            item_lines = None
-            if aligned and isinstance(doc, dict) and isinstance(doc.get("items"), list):
-                end = offsets[i + 1] if i + 1 < len(offsets) else len(text)
-                item_lines = _yaml_item_lines(text, offsets[i], end, starts[i], doc["items"])
-            yield doc, Origin(name, i + 1, line), item_lines
-        return
-    # Salvage: parse each `---` chunk alone so one bad document spoils only itself.
-    lines = text.splitlines(keepends=True)
-    bounds = [*starts, len(lines) + 1]
-    for i in range(len(starts)):
-        chunk = "".join(lines[bounds[i] - 1 : bounds[i + 1] - 1])
-        origin = Origin(name, i + 1, firsts[i])
-        try:
-            for doc in yaml.load_all(chunk, Loader=_Loader):
-                yield doc, origin, None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = bounds[i] + mark.line if mark is not None else bounds[i]
-            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            why = f"not valid YAML at line {line}: {what}; this document is skipped"
-            yield from _unreadable(name, why, chunk, Origin(name, i + 1, line))
-        except (ValueError, RecursionError, MemoryError) as exc:
-            why = f"document {i + 1} cannot be read ({_limit_word(exc)}); it is skipped"
-            yield from _unreadable(name, why, chunk, origin)
+    """Every document of a YAML stream (yamlload: fast, linear, exact lines); a broken
+    one spoils only itself, and a key given twice is reported (the last one wins, as
+    kubectl reads it)."""
+    docs = load_stream(text)
+    offsets: list[int] | None = None
+    for i, doc in enumerate(docs):
+        origin = Origin(name, i + 1, doc.line)
+        for line, key in doc.duplicate_keys:
+            ref = ObjectRef("file", None, name, name, i + 1, line)
+            yield Finding(
+                "input-duplicate-key",
+                Severity.WARNING,
+                f"the key {key!r} is given twice in one mapping (line {line}); the last value "
+                "is used, as kubectl would",
+                (ref,),
+            )
+        if doc.error is None:
+            yield doc.value, origin, list(doc.item_lines) if doc.item_lines else None
+            continue
+        if offsets is None:  # only a broken document needs its text, to sniff its kinds
+            offsets = _line_offsets(text)
+        start = offsets[min(doc.line, len(offsets)) - 1]
+        end = offsets[min(docs[i + 1].line, len(offsets)) - 1] if i + 1 < len(docs) else None
+        why = f"not valid YAML at {doc.error}; this document is skipped"
+        line = _error_line(doc.error) or doc.line
+        yield from _unreadable(name, why, text[start:end], Origin(name, i + 1, line))
+
+
+def _line_offsets(text: str) -> list[int]:
+    offsets = [0]
+    at = text.find("\n")
+    while at != -1:
+        offsets.append(at + 1)
+        at = text.find("\n", at + 1)
+    return offsets
+
+
+def _error_line(error: str) -> int | None:
+    m = re.match(r"line (\d+)", error)
+    return int(m.group(1)) if m else None
 
 
 def _limit_word(exc: BaseException) -> str:
@@ -340,26 +317,6 @@ def _json_documents(text: str, name: str) -> Iterator[Parsed | Problem]:
         yield from _unreadable(name, why, text, Origin(name, 1, 1))
     else:
         yield doc, Origin(name, 1, 1), _json_item_lines(text, doc)
-
-
-def _yaml_item_lines(
-    text: str, begin: int, end: int, first_line: int, items: list[Any]
-) -> list[int] | None:
-    """The line of each item of a List as kubectl and PyYAML write it (`-o yaml`): the
-    top-level `items:` key, then each item opening with `- ` at column 0. Anything
-    else: None (the List's own line is used)."""
-    head = text.find("\nitems:\n", begin - 1 if begin else 0, end)
-    if head == -1 or not items:
-        return None
-    lines: list[int] = []
-    line, pos = first_line, begin
-    at = text.find("\n- ", head + 1, end)
-    while at != -1 and len(lines) <= len(items):
-        line += text.count("\n", pos, at + 1)
-        pos = at + 1
-        lines.append(line)
-        at = text.find("\n- ", at + 1, end)
-    return lines if len(lines) == len(items) else None
 
 
 _ITEMS_KEY = re.compile(r'\n( *)"items": \[\n')
