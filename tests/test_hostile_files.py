@@ -225,3 +225,24 @@ def test_a_key_given_twice_is_reported_with_its_line(tmp_path: Path) -> None:
     (dup,) = [p for p in snap.problems if p.id == "input-duplicate-key"]
     assert dup.objects[0].line == 6 and "'podSelector'" in dup.message
     assert snap.policies[0].pod_selector.requirements  # the last one wins, as kubectl reads it
+
+
+def test_links_out_of_the_tree_are_not_followed(tmp_path: Path) -> None:
+    """`--snapshot /proc` reached `/` through /proc/self/root and read every cluster on
+    the machine: links leading out of the given directory are named, not followed."""
+    inside, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    inside.mkdir()
+    elsewhere.mkdir()
+    (inside / "good.yaml").write_text(GOOD)
+    (elsewhere / "deny.yaml").write_text(DENY_ALL)
+    (inside / "shared").symlink_to(elsewhere)
+    (inside / "again").symlink_to(inside)  # inside: followed, read once
+    snap = load_snapshot([inside])
+    assert len(snap.pods) == 2 and not snap.policies
+    assert "links to directories outside" in _messages(inside)
+
+
+def test_proc_is_walked_within_bounds() -> None:
+    r = _cli("check", "--snapshot", "/proc", timeout=120)
+    assert r.returncode == 2
+    assert "links to directories outside /proc are not followed" in r.stdout + r.stderr

@@ -350,10 +350,14 @@ MAX_DIRECTORIES = 20_000
 
 def _files(root: Path) -> Iterator[Path | Problem]:
     """Manifest files under a directory (or the path itself), and what cannot be read.
-    Follows directory links once each (a loop is read once), skips hidden entries."""
+    Follows directory links that stay inside the directory, once each (a loop is read
+    once); links that lead out of it are not followed (`--snapshot /proc` would reach
+    `/` through /proc/self/root). Skips hidden entries."""
     if not root.is_dir():
         yield root
         return
+    top = root.resolve()
+    outside: list[Path] = []
     seen: set[tuple[int, int]] = set()
     stack = [root]
     visited = 0
@@ -384,7 +388,10 @@ def _files(root: Path) -> Iterator[Path | Problem]:
             path = Path(entry.path)
             try:
                 if entry.is_dir():
-                    subdirs.append(path)
+                    if entry.is_symlink() and not path.resolve().is_relative_to(top):
+                        outside.append(path)
+                    else:
+                        subdirs.append(path)
                     continue
                 manifest = path.suffix in _YAML_SUFFIXES | _JSON_SUFFIXES
                 if manifest and not entry.is_file():
@@ -400,6 +407,13 @@ def _files(root: Path) -> Iterator[Path | Problem]:
                     str(path), f"cannot read {path}: {exc.strerror or exc}", None
                 )
         stack.extend(reversed(subdirs))
+    if outside:
+        more = f" and {len(outside) - 1} more" if len(outside) > 1 else ""
+        why = (
+            f"{outside[0]}{more}: links to directories outside {root} are not followed "
+            "(give their targets as --snapshot paths of their own)"
+        )
+        yield from _unreadable(str(root), why, None)
 
 
 def read_documents(paths: Iterable[str | Path]) -> Iterator[Item]:
