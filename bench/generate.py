@@ -955,9 +955,17 @@ FORMATS = ("json", "yaml", "stream")
 SHAPES = ("standard", "diverse")
 
 
+#: kubectl never writes anchors; PyYAML would, for objects the generator shares.
+_NO_ALIASES = type(
+    "NoAliases",
+    (getattr(yaml, "CSafeDumper", yaml.SafeDumper),),
+    {"ignore_aliases": lambda self, data: True},
+)
+
+
 def _stream(cluster: Cluster, path: Path) -> None:
     """One object per YAML document, `---` separated, as `helm template` prints them."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    dumper = _NO_ALIASES
     with path.open("w", encoding="utf-8") as f:
         for stem, items in cluster.files.items():
             for item in items:
@@ -981,8 +989,7 @@ def write_cluster(cluster: Cluster, out: Path, fmt: str = "json") -> list[Path]:
         if fmt == "json":
             text = json.dumps(doc, indent=4, sort_keys=True) + "\n"
         else:
-            dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-            text = yaml.dump(doc, Dumper=dumper, sort_keys=True, default_flow_style=False)
+            text = yaml.dump(doc, Dumper=_NO_ALIASES, sort_keys=True, default_flow_style=False)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     q = out / "questions.json"
