@@ -7,6 +7,7 @@ The only module that knows about terminals, flags and exit codes:
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -176,7 +177,11 @@ def _load(
     scope: Scope | None = None,
 ) -> Snapshot:
     if snapshots:
-        return load_snapshot(snapshots)
+        snapshot = load_snapshot(snapshots)
+        # A one-shot process: what was loaded lives to the end, so later collections
+        # need not walk it (a library caller keeps the collector's default behaviour).
+        gc.freeze()
+        return snapshot
     collection = _collect(kubeconfig, context, scope or Scope(None))
     return to_snapshot(collection)
 
