@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from builders import namespace, node, pod, policy, snapshot_of
+from builders import namespace, node, pod, policy, snapshot_of, write
 from netpol_doctor.cni import CniInfo, detect_cni, profile_named, semantics_for
 from netpol_doctor.engine import Verdict
 from netpol_doctor.layers import evaluate_flow as evaluate
@@ -352,3 +352,24 @@ def test_summary_text_both_ways() -> None:
         for a, b, (x, y, z) in zip(src, dst, cells.tolist(), strict=True)
     )
     assert _fixed_width_lines(names, src, dst, cells, widths) == want
+
+
+@pytest.mark.parametrize("output", ["text", "summary", "json"])
+def test_all_ports_with_no_port_anywhere_says_so(tmp_path: Path, output: str) -> None:
+    """Two pods without ports and an ingress policy without ports crashed the sweep."""
+    from netpol_doctor.cli import main
+
+    objs = [
+        namespace("default"),
+        pod("default/app-1", "10.0.0.1", app="app-1"),
+        pod("default/app-2", "10.0.0.2", app="app-2"),
+        policy(
+            "default/p",
+            {
+                "podSelector": {"matchLabels": {"app": "app-1"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "app-2"}}}]}],
+            },
+        ),
+    ]
+    path = write(tmp_path, objs)
+    assert main(["matrix", "--all-ports", "--snapshot", str(path), "-o", output]) == 0

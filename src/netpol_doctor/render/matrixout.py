@@ -153,6 +153,9 @@ def iter_sweep_json(sw: PortSweep, problems: list[dict[str, Any]] | None = None)
     be decided)."""
     keys = [p.key for p in sw.pods]
     head = {"ports": [_port_label(p) for p in sw.ports], "pods": keys, "problems": problems or []}
+    if not sw.groups:  # no port declared or named: nothing to list, a valid document
+        yield json.dumps({**head, "allowed": {}, "unknown": {}}, indent=2) + "\n"
+        return
     yield json.dumps(head, indent=2)[:-2] + ","
     labels = [[_port_label(p) for p in ports] for ports, _ in sw.groups]
     prefix = np.array(
@@ -177,6 +180,13 @@ def iter_sweep_json(sw: PortSweep, problems: list[dict[str, Any]] | None = None)
     yield "\n}\n"
 
 
+#: What `matrix --all-ports` says when there is no port to sweep.
+NO_PORTS = (
+    "no port to sweep: no pod declares a containerPort and no rule names a port, so every "
+    "port is treated alike; ask about one with --port P"
+)
+
+
 def _kind(allowed: int, total: int) -> int:
     """0: every port allowed, 1: some, 2: none."""
     return 0 if allowed == total else (2 if allowed == 0 else 1)
@@ -184,6 +194,8 @@ def _kind(allowed: int, total: int) -> int:
 
 def render_sweep_summary(sw: PortSweep) -> str:
     """Per namespace pair: how many pod pairs have every port, some, or no port allowed."""
+    if not sw.groups:
+        return NO_PORTS + "\n"
     ports = sw.ports
     namespaces = sorted({p.namespace for p in sw.pods})
     index = {ns: k for k, ns in enumerate(namespaces)}
