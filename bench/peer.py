@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data"
@@ -93,7 +93,15 @@ def measure(
     """
     with tempfile.TemporaryFile() as err, open(stdout or os.devnull, "wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
+        # Linux carries a process's peak RSS across fork and exec: a child of this (large)
+        # bench process would report at least our own peak. A small exec'd launcher
+        # starts the command instead, so its peak is the command's own.
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", _LAUNCH, *cmd],
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
         lock = threading.Lock()
         exited = False
         killed = False
@@ -112,21 +120,41 @@ def measure(
         with lock:
             exited = True
         timer.cancel()
-        # ...then reap it, with its own resource usage.
+        # ...then reap it; the launcher exits with the command's code, and its
+        # RUSAGE_CHILDREN peak is the command's alone.
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-        rss = int(usage.ru_maxrss)
+        rss = _child_rss(err) or int(usage.ru_maxrss)
         if killed:
             return Run("timeout", elapsed, rss, None)
         if proc.returncode not in ok_codes:
             err.seek(0)
             lines = [ln.strip() for ln in err.read().decode(errors="replace").splitlines()]
-            lines = [ln for ln in lines if ln] or [f"exit code {proc.returncode}"]
+            lines = [ln for ln in lines if ln and not ln.startswith("@rss ")]
+            lines = lines or [f"exit code {proc.returncode}"]
             # A Python traceback's first line says nothing; its last names the error.
             first = lines[-1] if lines[0].startswith("Traceback") else lines[0]
             return Run("error", elapsed, rss, proc.returncode, first)
         return Run("ok", elapsed, rss, proc.returncode)
+
+
+_LAUNCH = (
+    "import os,resource,subprocess,sys\n"
+    "rc=subprocess.call(sys.argv[1:])\n"
+    "sys.stderr.write('\\n@rss %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(rc if rc >= 0 else 128 - rc)\n"
+)
+
+
+def _child_rss(err: IO[bytes]) -> int | None:
+    """The command's peak RSS (KiB), as the launcher reported it on stderr."""
+    err.seek(0)
+    lines = err.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        if line.startswith("@rss "):
+            return int(line.split()[1])
+    return None
 
 
 # --- the two tools --------------------------------------------------------------------
