@@ -19,10 +19,10 @@ Then the shapes table (`--shape-sizes`, default 20000; `make bench-100k`: 100000
 `kubectl -o json` and `-o yaml` Lists and as one object per YAML document, and on
 the `diverse` shape (bench/shapes.py), each beside its target (whole process); and
 bench/phases.py in one process, so that loading reads apart from the matrix. Wall time is spawn to
-exit; peak RSS is the child's own `ru_maxrss` from `os.wait4` (what `/usr/bin/time
--v` prints as "Maximum resident set size"). A run over its timeout is killed and
-shown as "timeout", a failing one as "error: <first stderr line>"; the remaining
-runs of that cell are skipped and the table goes on.
+exit; peak RSS is the command's own `ru_maxrss`, taken through a small launcher (Linux
+carries a parent's peak into its children: bench/peer.py `measure`). A run over its
+timeout is killed and shown as "timeout", a failing one as "error: <first stderr
+line>"; the remaining runs of that cell are skipped and the table goes on.
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ def render_shapes(results: list[tuple[int, list[tuple[str, Cell, Phases]]]], run
     lines.append(
         f"{f'median of {runs} runs' if runs > 1 else 'one run'}; "
         f"whole process: `netpol-doctor matrix --port {PORT} --output summary`, peak RSS "
-        "from os.wait4; in one process: bench/phases.py (load, compute_matrix, "
+        "of the command alone; in one process: bench/phases.py (load, compute_matrix, "
         "render_summary)"
     )
     return "\n".join(lines)
@@ -355,7 +355,7 @@ def render(results: list[tuple[int, dict[str, Cell], Cell | None]], runs: int, p
     lines.append(
         f"{f'median of {runs} runs' if runs > 1 else 'one run'}, whole processes "
         "(interpreter start and loading included); "
-        "RSS = the process's peak (os.wait4 ru_maxrss)"
+        "RSS = the command's own peak (through a launcher: bench/peer.py measure)"
     )
     if peer:
         lines.append(
