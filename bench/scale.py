@@ -94,12 +94,7 @@ def bench_size(
     q = json.loads((base / "questions.json").read_text())[0]
     exe = netpol_doctor_exe()
     snap = ["--snapshot", str(cluster)]
-    compact = base / "snapshot.npds"
-    if not compact.exists():  # the compact format (`snapshot pack`), made once per cluster
-        subprocess.run(
-            [exe, "snapshot", "pack", str(compact), *snap], check=True, capture_output=True
-        )
-    packed = ["--snapshot", str(compact)]
+    packed = ["--snapshot", str(_packed(exe, base))]
     question = [q["src"], q["dst"], "--port", str(q["port"]), "--protocol", q["protocol"]]
     commands = {
         "load compact + diagnose": [exe, "diagnose", *question, *packed],
@@ -251,13 +246,7 @@ def bench_loading(
         rows.append((f"load + diagnose, {name}", cell, LOAD_TARGETS.get(pods)))
         if name != "json":
             continue
-        compact = base / "snapshot.npds"
-        if not compact.exists():
-            subprocess.run(
-                [exe, "snapshot", "pack", str(compact), "--snapshot", str(base / "cluster")],
-                check=True,
-                capture_output=True,
-            )
+        compact = _packed(exe, base)
         cmd = [exe, "diagnose", *question, "--snapshot", str(compact)]
         _progress(f"[{pods} pods] compact: load + diagnose ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
@@ -268,7 +257,7 @@ def bench_loading(
         _progress(f"[{pods} pods] lint ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
         rows.append(("lint -o json (compact)", cell, REVIEW_TARGETS[pods]))
-        after = base / "one-policy-removed.npds"
+        after = compact.with_name(f"one-policy-removed-{compact.name}")
         if not after.exists():
             _one_policy_removed(compact, after)
         cmd = [exe, "diff", "--before", str(compact), "--after", str(after), "--port", str(PORT)]
@@ -276,6 +265,18 @@ def bench_loading(
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
         rows.append((f"diff --port {PORT}, one policy removed", cell, REVIEW_TARGETS[pods]))
     return rows
+
+
+def _packed(exe: str, base: Path) -> Path:
+    """The cluster in the compact format (`snapshot pack`), made once per cluster and
+    format: the name carries the schema, so a file from another version is not reused."""
+    from netpol_doctor.compact import SCHEMA
+
+    compact = base / f"snapshot-{SCHEMA}.npds"
+    if not compact.exists():
+        cmd = [exe, "snapshot", "pack", str(compact), "--snapshot", str(base / "cluster")]
+        subprocess.run(cmd, check=True, capture_output=True)
+    return compact
 
 
 def _one_policy_removed(compact: Path, out: Path) -> None:

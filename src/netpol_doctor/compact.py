@@ -533,11 +533,11 @@ def _requirement_problem(r: Any) -> str | None:
     return None
 
 
-def _port_number_problem(port: Any, what: str = "port") -> str | None:
+def _port_number_problem(port: Any) -> str | None:
     if isinstance(port, int) and not 0 < port < 65536:
-        return f"{what} {port} is outside 1-65535"
+        return f"port {port} is outside 1-65535"
     if isinstance(port, str) and not 0 < len(port) <= 63:
-        return f"{what} name must be 1-63 characters"
+        return "port name must be 1-63 characters"
     return None
 
 
