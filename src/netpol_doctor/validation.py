@@ -16,8 +16,9 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from typing import Any, TypeAlias, TypeGuard
 
@@ -173,6 +174,21 @@ def parse_cidr(s: str, path: str) -> tuple[IPv4Network | IPv6Network | None, lis
     """Go ParseCIDRSloppy-compatible: leading zeros in IPv4 octets accepted as decimal (warning
     VAL-17), host bits masked (warning), IPv4-mapped IPv6 (warning); unparseable -> None + ERROR
     VAL-15."""
+    if len(s) > 64:  # no CIDR is this long: not worth keeping in the cache
+        return _parse_cidr(s, path)
+    # Each CIDR is read twice (validation, then the parser) and clusters repeat the same
+    # few blocks across thousands of policies; ipaddress is slow.
+    net, found = _parse_cidr_cached(s)
+    return net, [replace(v, path=path) for v in found]
+
+
+@lru_cache(maxsize=16384)
+def _parse_cidr_cached(s: str) -> tuple[IPv4Network | IPv6Network | None, tuple[Violation, ...]]:
+    net, found = _parse_cidr(s, "")
+    return net, tuple(found)
+
+
+def _parse_cidr(s: str, path: str) -> tuple[IPv4Network | IPv6Network | None, list[Violation]]:
     addr_text, slash, prefix_text = s.partition("/")
     addr = _ip_sloppy(addr_text)
     prefix = _decimal(prefix_text, addr.max_prefixlen) if addr is not None and slash else None
@@ -257,7 +273,8 @@ def _join(path: str, key: str) -> str:
 
 def _walk(v: object, path: str, kind: _Kind) -> Iterator[Violation]:
     """Check a struct field by field in document order; null decodes to the zero struct."""
-    if v is not None and not isinstance(v, Mapping):
+    # type() first: isinstance against the Mapping ABC is several times slower.
+    if v is not None and type(v) is not dict and not isinstance(v, Mapping):
         yield _type_error(path, "a mapping", v)
         return
     obj: Obj = v or {}
@@ -370,11 +387,17 @@ def _labels(key_rule: str, value_rule: str | None) -> Check:
             yield _type_error(path, "a mapping of strings", v)
             return
         for key, value in (v or {}).items():
-            yield from key_check(obj, key, path)
-            what = f"label {_show(key)} value"
+            # Well-formed labels are the common case by far: test them before building
+            # any message (this runs for every label of every selector).
+            if type(key) is str and valid_label_key(key):
+                if type(value) is str and (value_rule is None or valid_label_value(value)):
+                    continue
+            else:
+                yield from key_check(obj, key, path)
             if value_rule is None:  # annotations: any string
                 yield from _string(value, path)[1]
                 continue
+            what = f"label {_show(key)} value"
             value_check = _text(value_rule, valid_label_value, what, _LABEL_VALUE + _ENDS)
             yield from value_check(obj, value, path)
 
