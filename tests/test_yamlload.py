@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -414,3 +415,33 @@ def test_scans_are_linear(text: str) -> None:
     yamlload._risky(text)
     yamlload._chunks(text)
     assert time.perf_counter() - start < 20
+
+
+def _risky_by_regex(text: str) -> set[int]:
+    """`_risky`'s scans as plain finditer calls: the oracle for its ASCII fast path."""
+    found = {m.start() for m in yamlload._RISKY_TOKEN.finditer(text)}
+    found |= {m.start() for m in yamlload._FORBIDDEN.finditer(text)}
+    found |= {m.start() for m in yamlload._RISKY_AFTER_JSON_KEY.finditer(text)}
+    ends = (m.start() for m in yamlload._COLLECTION_KEY_END.finditer(text))
+    return found | set(yamlload._collection_keys(text, ends))
+
+
+def _scan_corpus() -> list[str]:
+    root = Path(__file__).resolve().parent.parent
+    texts = [
+        p.read_text(encoding="utf-8", errors="replace")
+        for folder in ("tests", "examples", "docs")
+        for p in sorted((root / folder).rglob("*.y*ml"))
+    ]
+    texts += list(SEMANTICS.values())
+    pieces = [*TOKENS, " ", "  ", "\n", "\t", "-", "- ", ":", ": ", "'", '"', "[", "]", "{", "}"]
+    pieces += [",", "#", "?", "!", "&", "*", "<<", "=", "yes", "No", "ON", "off", "\x0b", "\x1c"]
+    rng = random.Random(20261204)
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))) for _ in range(3000)]
+    return [t for t in texts if t.isascii()]
+
+
+def test_ascii_scan_finds_what_the_regexes_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlload, "_BLOCK", 64)  # block edges inside the texts, too
+    for text in _scan_corpus():
+        assert set(yamlload._risky_ascii(text)) == _risky_by_regex(text), repr(text)

@@ -11,8 +11,9 @@ document then takes one of two paths:
 - fast: yaml-rs (a Rust YAML parser, PyPI `yaml-rs`) builds the Python data, many
   times faster than PyYAML's CSafeLoader (docs/yaml.md has the figures). It is
   taken only when a scan of the document's text (`_risky`: regexes the engine runs
-  in C) finds nothing on which yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could
-  disagree: `yes`/`no`/`on`/`off`, octal, hex, binary, sexagesimal and underscored
+  in C, at the positions a byte-class prefilter picks in large ASCII texts) finds
+  nothing on which yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could disagree:
+  `yes`/`no`/`on`/`off`, octal, hex, binary, sexagesimal and underscored
   numbers, exponents, `.inf`, `.nan`, `<<`, `=`, tags, anchors and aliases,
   directives, complex keys and collections as keys, tabs, characters YAML forbids,
   NEL/LS/PS, an empty block scalar at the end, and very deep nesting (`_DEEP`:
@@ -44,11 +45,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import yaml
 import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -191,10 +193,10 @@ _COLLECTION_KEY_END = re.compile(r"[\]\}](?=[ \t]*:(?:[ \t\r\n]|$))")
 _FLOW_START = re.compile(r"[ \t,\[\{][\[\{]")
 
 
-def _collection_keys(text: str) -> list[int]:
+def _collection_keys(text: str, ends: Iterable[int]) -> list[int]:
+    """Of the `]`/`}` + `:` positions `ends`, those that close a collection used as a key."""
     found = []
-    for m in _COLLECTION_KEY_END.finditer(text):
-        pos = m.start()
+    for pos in ends:
         start = text.rfind("\n", max(0, pos - 1100), pos) + 1
         if (
             (start == 0 and pos > 1100)
@@ -220,13 +222,88 @@ def _risky(text: str) -> list[int]:
     tail = text[-4096:].rstrip()
     if "|" in tail[tail.rfind("\n") + 1 :] or ">" in tail[tail.rfind("\n") + 1 :] or not tail:
         return [0]  # an empty block scalar ends the document: yaml-rs reads "\n", not ""
-    found = [m.start() for m in _RISKY_TOKEN.finditer(text)]
-    found += [m.start() for m in _FORBIDDEN.finditer(text)]
-    found += [m.start() for m in _RISKY_AFTER_JSON_KEY.finditer(text)]
-    found += _collection_keys(text)
+    if len(text) >= _PREFILTER_FROM and text.isascii():
+        found = _risky_ascii(text)
+    else:
+        found = [m.start() for m in _RISKY_TOKEN.finditer(text)]
+        found += [m.start() for m in _FORBIDDEN.finditer(text)]
+        found += [m.start() for m in _RISKY_AFTER_JSON_KEY.finditer(text)]
+        found += _collection_keys(text, (m.start() for m in _COLLECTION_KEY_END.finditer(text)))
     if _RISKY_AT_START.match(text):
         found.append(0)
     return sorted(found)
+
+
+# The ASCII fast path of `_risky`. Python's regex engine tries a pattern that starts
+# with a character class at every position that passes the class, and `[\s...]` passes
+# at every space of the indentation: the scan cost as much as yaml-rs' own parse. Here
+# bytes.translate marks, in C, the characters of each class, numpy combines the marks
+# of neighbouring characters into the positions where a risky token can start (exact
+# for the token grammar above: its preceding character and first three), block by
+# block, and the same regexes then run at those positions only.
+def _table(*classes: str) -> bytes:
+    """A bytes.translate table: bit k set for the ASCII characters classes[k] matches."""
+    rxs = [re.compile(c) for c in classes]
+    return bytes(
+        sum(1 << k for k, rx in enumerate(rxs) if i < 128 and rx.fullmatch(chr(i)))
+        for i in range(256)
+    )
+
+
+_TABLE_A = _table(
+    r"[\s\[\{,]",  # 1: may precede a token
+    r"[-+._0-9YyNnOo<=!&*?]",  # 2: may start one
+    r"-",  # 4
+    r"[0-9]",  # 8
+    r"[YyNnOo]",  # 16: a YAML 1.1 boolean's first letter
+    r"[eEoOnNfF]",  # 32: its second (yes YES no NO on ON off OFF)
+    # 64: after two letters, the token's end (`_E`; \x00 pads the text's end) or yes/off's third
+    r"[ \t\r\n#,\]\}:\x00sSfF]",
+    r"[ \t\r\n#,\]\}\x00]",  # 128: after one digit, a safe number ends (not `1:20`)
+)
+_TABLE_B = _table(
+    r"[\s\x00]",  # 1: after `-`, an entry opens: never a number
+    r":",  # 2
+    r"[\x22\x27\]\}]",  # 4: may end a JSON-style key
+    r"[\]\}]",  # 8: may close a collection used as a key
+    r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F]",  # 16: forbidden (tabs included)
+)
+_BLOCK = 1 << 22
+# Below this the prefilter's fixed cost (a dozen numpy calls) exceeds the regex scan.
+_PREFILTER_FROM = 1 << 15
+
+
+def _risky_ascii(text: str) -> list[int]:
+    """`_risky`'s four scans for an ASCII text: the offsets finditer would give."""
+    data = text.encode("ascii")
+    found: list[int] = []
+    closes: list[int] = []
+    for base in range(0, len(data), _BLOCK):
+        n = min(_BLOCK, len(data) - base)
+        # The block and three characters past it, zero padded at the text's end.
+        w = data[base : base + n + 3]
+        w += bytes(n + 3 - len(w))
+        a = np.frombuffer(w.translate(_TABLE_A), dtype=np.uint8)
+        b = np.frombuffer(w.translate(_TABLE_B), dtype=np.uint8)
+        a0, a1, a2, a3 = a[:n], a[1 : n + 1], a[2 : n + 2], a[3 : n + 3]
+        token = (a0 & 1).astype(bool) & (a1 & 2).astype(bool)
+        token &= ~((a1 & 4).astype(bool) & (b[2 : n + 2] & 1).astype(bool))
+        token &= ~((a1 & 8).astype(bool) & (a2 & 128).astype(bool))
+        token &= ~(a1 & 16).astype(bool) | ((a2 & 32).astype(bool) & (a3 & 64).astype(bool))
+        found += [
+            base + i for i in np.flatnonzero(token).tolist() if _RISKY_TOKEN.match(text, base + i)
+        ]
+        after_key = (b[:n] & 4).astype(bool) & (b[1 : n + 1] & 2).astype(bool)
+        after_key &= (a2 & 2).astype(bool)
+        found += [
+            base + i
+            for i in np.flatnonzero(after_key).tolist()
+            if _RISKY_AFTER_JSON_KEY.match(text, base + i)
+        ]
+        found += (np.flatnonzero(b[:n] & 16) + base).tolist()
+        closes += (np.flatnonzero(b[:n] & 8) + base).tolist()
+    ends = (pos for pos in closes if _COLLECTION_KEY_END.match(text, pos))
+    return found + _collection_keys(text, ends)
 
 
 _ITEMS_KEY = re.compile(r"\nitems:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
