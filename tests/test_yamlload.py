@@ -445,3 +445,31 @@ def test_ascii_scan_finds_what_the_regexes_find(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(yamlload, "_BLOCK", 64)  # block edges inside the texts, too
     for text in _scan_corpus():
         assert set(yamlload._risky_ascii(text)) == _risky_by_regex(text), repr(text)
+
+
+def test_a_stream_scanned_whole_reads_as_scanned_per_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large stream is scanned once and the offsets sliced per document; the documents
+    must come out exactly as when each is scanned alone."""
+    texts = _scan_corpus()
+    rng = random.Random(4)
+    markers = ["---\n", "--- \n", "...\n---\n", "--- # c\n", "---\n\n", "...\n"]
+    streams = [
+        "".join(rng.choice(markers) + rng.choice(texts).rstrip("\n") + "\n" for _ in range(8))
+        for _ in range(300)
+    ]
+
+    def read(text: str) -> list[tuple[Any, ...]]:
+        return [
+            (d.value, d.line, d.item_lines, d.error, d.duplicate_keys) for d in load_stream(text)
+        ]
+
+    for text in streams:
+        monkeypatch.setattr(yamlload, "_PREFILTER_FROM", 1 << 40)
+        alone = read(text)
+        monkeypatch.setattr(yamlload, "_PREFILTER_FROM", 0)
+        whole = read(text)
+        assert len(alone) == len(whole), text
+        for a, w in zip(alone, whole, strict=True):
+            assert same(a[0], w[0]) and a[1:] == w[1:], text

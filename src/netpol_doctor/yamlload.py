@@ -44,7 +44,7 @@ Aliases that are accepted are shared objects, as PyYAML builds them.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,6 +96,7 @@ class _Chunk:
     line: int  # 1-based line of text[0]
     content_line: int | None  # where its content starts; None: an empty document
     stray: bool = False  # content after `...` without a `---`
+    offset: int = 0  # where text[0] is in the stream
 
 
 def _line_counter(text: str) -> Callable[[int], int]:
@@ -131,13 +132,13 @@ def _chunks(text: str) -> list[_Chunk]:
                 m = _CONTENT.search(text, rest.end(), end)
                 content = line(m.start()) if m else None
             begin, begin_line = pending if pending else (start, first)
-            out.append(_Chunk(text[begin:end], begin_line, content))
+            out.append(_Chunk(text[begin:end], begin_line, content, offset=begin))
             pending = None
             continue
         body = start + len(marker)
         m = _CONTENT_NOT_DIRECTIVE.search(text, body, end)
         if m is not None:
-            out.append(_Chunk(text[body:end], first, line(m.start()), stray=marker == "..."))
+            out.append(_Chunk(text[body:end], first, line(m.start()), marker == "...", offset=body))
             pending = None
         else:
             d = _DIRECTIVE.search(text, body, end)
@@ -214,15 +215,18 @@ _DEEP = re.compile(r"\n[ \t\-?:]{400,}")
 _DEEP_AT_START = re.compile(r"[ \t\-?:]{400,}")
 
 
-def _risky(text: str) -> list[int]:
+def _risky(text: str, scanned: list[int] | None = None) -> list[int]:
     """Offsets of what yaml-rs and PyYAML could read differently (sorted). Each regex
-    starts with a character class, which the regex engine skips to in C."""
+    starts with a character class, which the regex engine skips to in C. `scanned`:
+    the token scans' offsets in `text`, when the whole stream was scanned at once."""
     if text.startswith("%") or "\n%" in text:  # directives
         return [0]
     tail = text[-4096:].rstrip()
     if "|" in tail[tail.rfind("\n") + 1 :] or ">" in tail[tail.rfind("\n") + 1 :] or not tail:
         return [0]  # an empty block scalar ends the document: yaml-rs reads "\n", not ""
-    if len(text) >= _PREFILTER_FROM and text.isascii():
+    if scanned is not None:
+        found = list(scanned)
+    elif len(text) >= _PREFILTER_FROM and text.isascii():
         found = _risky_ascii(text)
     else:
         found = [m.start() for m in _RISKY_TOKEN.finditer(text)]
@@ -372,12 +376,12 @@ def _item_spans(chunk: _Chunk) -> list[_Span] | None:
     return spans
 
 
-def _load_fast(chunk: _Chunk) -> YamlDocument | None:
+def _load_fast(chunk: _Chunk, scanned: list[int] | None = None) -> YamlDocument | None:
     """The document by the fast path, or None for the slow one."""
     assert chunk.content_line is not None
     if _DEEP.search(chunk.text) or _DEEP_AT_START.match(chunk.text):
         return None
-    risky = _risky(chunk.text)
+    risky = _risky(chunk.text, scanned)
     spans: list[_Span] | None = None
     if risky:
         # Inside a List, only the entries holding a risky token are read slowly.
@@ -620,12 +624,28 @@ def load_stream(text: str) -> list[YamlDocument]:
     if text.startswith("\ufeff"):
         text = text[1:]  # lines count newlines: none is lost
     out: list[YamlDocument] = []
-    for chunk in _chunks(text):
+    chunks = _chunks(text)
+    # A stream of many small documents (helm template, one object per document) is
+    # scanned once, as a whole: the prefilter's fixed cost per call exceeds its gain
+    # on a small document. Slicing the whole scan gives each document a superset of
+    # its own scan's offsets (a token right after a document's end counts for it,
+    # and only sends it to the slow path).
+    whole = (
+        sorted(_risky_ascii(text))
+        if len(chunks) > 1 and len(text) >= _PREFILTER_FROM and text.isascii()
+        else None
+    )
+    for chunk in chunks:
         if chunk.content_line is None:
             if chunk.stray:
                 continue
             out.append(YamlDocument(None, chunk.line, None))
             continue
-        doc = None if chunk.stray else _load_fast(chunk)
+        scanned = None
+        if whole is not None:
+            first = bisect_left(whole, chunk.offset)
+            last = bisect_left(whole, chunk.offset + len(chunk.text), first)
+            scanned = [pos - chunk.offset for pos in whole[first:last]]
+        doc = None if chunk.stray else _load_fast(chunk, scanned)
         out.append(doc if doc is not None else _load_slow(chunk))
     return out
