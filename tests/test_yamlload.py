@@ -436,6 +436,7 @@ def _scan_corpus() -> list[str]:
     texts += list(SEMANTICS.values())
     pieces = [*TOKENS, " ", "  ", "\n", "\t", "-", "- ", ":", ": ", "'", '"', "[", "]", "{", "}"]
     pieces += [",", "#", "?", "!", "&", "*", "<<", "=", "yes", "No", "ON", "off", "\x0b", "\x1c"]
+    pieces += ["10.244.0.1", "1.2.3.4_5", "1.2.3.4:5", "0.0.0.0", "1.2.3.4e5", "999.1.1.1"]
     rng = random.Random(20261204)
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))) for _ in range(3000)]
     return [t for t in texts if t.isascii()]

@@ -272,6 +272,9 @@ _TABLE_B = _table(
     r"[\]\}]",  # 8: may close a collection used as a key
     r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F]",  # 16: forbidden (tabs included)
 )
+# An IPv4 address is text to both parsers, the commonest token in a pod dump that
+# passes the prefilter, and the one the number alternatives take longest to refuse.
+_DOTTED_QUAD = re.compile(r"[\s\[\{,](?:[0-9]{1,3}\.){3}[0-9]{1,3}" + _E, re.MULTILINE)
 _BLOCK = 1 << 22
 # Below this the prefilter's fixed cost (a dozen numpy calls) exceeds the regex scan.
 _PREFILTER_FROM = 1 << 15
@@ -295,7 +298,9 @@ def _risky_ascii(text: str) -> list[int]:
         token &= ~((a1 & 8).astype(bool) & (a2 & 128).astype(bool))
         token &= ~(a1 & 16).astype(bool) | ((a2 & 32).astype(bool) & (a3 & 64).astype(bool))
         found += [
-            base + i for i in np.flatnonzero(token).tolist() if _RISKY_TOKEN.match(text, base + i)
+            base + i
+            for i in np.flatnonzero(token).tolist()
+            if not _DOTTED_QUAD.match(text, base + i) and _RISKY_TOKEN.match(text, base + i)
         ]
         after_key = (b[:n] & 4).astype(bool) & (b[1 : n + 1] & 2).astype(bool)
         after_key &= (a2 & 2).astype(bool)
