@@ -17,6 +17,7 @@ from netpol_doctor.lint import RULES
 from netpol_doctor.render.sarif import render_sarif
 
 ROOT = Path(__file__).parent.parent
+BIN = Path(sys.executable).parent
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 VALIDATOR = Draft4Validator(SCHEMA, format_checker=FormatChecker())
 
@@ -73,7 +74,7 @@ def _lines(text: str, needle: str) -> list[int]:
 
 def _sarif(path: Path) -> dict[str, Any]:
     r = subprocess.run(
-        [str(Path(sys.executable).parent / "netpol-doctor"), "lint", "--snapshot", str(path), "-o", "sarif"],
+        [BIN / "netpol-doctor", "lint", "--snapshot", str(path), "-o", "sarif"],
         capture_output=True,
         text=True,
         cwd=path.parent,
@@ -90,9 +91,7 @@ def _broad(data: dict[str, Any]) -> dict[str, int]:
     out = {}
     for result in data["runs"][0]["results"]:
         if result["ruleId"] == "broad-namespace-selector":
-            (name,) = [
-                n["name"].split("/")[1] for n in result["locations"][0]["logicalLocations"]
-            ]
+            (name,) = [n["name"].split("/")[1] for n in result["locations"][0]["logicalLocations"]]
             out[name] = result["locations"][0]["physicalLocation"]["region"]["startLine"]
     return out
 
@@ -102,9 +101,7 @@ def test_format_checks_are_on() -> None:
     data = json.loads(render_sarif([], RULES))
     assert not list(VALIDATOR.iter_errors(data))
     data["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] = "docs/lint/x.md"
-    assert [e.message for e in VALIDATOR.iter_errors(data)] == [
-        "'docs/lint/x.md' is not a 'uri'"
-    ]
+    assert [e.message for e in VALIDATOR.iter_errors(data)] == ["'docs/lint/x.md' is not a 'uri'"]
     # Without format checks the same log passes: the check is what makes the test bite.
     assert not list(Draft4Validator(SCHEMA).iter_errors(data))
 
@@ -151,9 +148,9 @@ def test_stream_results_at_document_and_field_lines(tmp_path: Path) -> None:
     path.write_text(text2)
     data = _sarif(path)
     missing = [r for r in data["runs"][0]["results"] if r["ruleId"] == "policy-types-missing"]
-    assert [
-        r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in missing
-    ] == [_lines(text2, "spec:")[1]]
+    assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in missing] == [
+        _lines(text2, "spec:")[1]
+    ]
 
 
 def test_json_list_dump_lines(tmp_path: Path) -> None:

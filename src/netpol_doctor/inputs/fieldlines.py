@@ -53,10 +53,13 @@ def _walk(node: MappingNode, steps: list[str | int]) -> int | None:
             for key, value in current.value:
                 if isinstance(key, ScalarNode) and key.value == step:
                     line, nxt = key.start_mark.line + 1, value
-        elif isinstance(step, int) and isinstance(current, SequenceNode):
-            if step < len(current.value):
-                nxt = current.value[step]
-                line = nxt.start_mark.line + 1
+        elif (
+            isinstance(step, int)
+            and isinstance(current, SequenceNode)
+            and step < len(current.value)
+        ):
+            nxt = current.value[step]
+            line = nxt.start_mark.line + 1
         if nxt is None:
             break
         current = nxt

@@ -83,7 +83,8 @@ def _location(ref: ObjectRef, base_dir: str | None, line: int | None = None) -> 
 def rule_page(rule_id: str) -> str | None:
     """docs/lint/<id>.md as shipped in the package (`lint_docs` links to docs/lint)."""
     try:
-        return files("netpol_doctor").joinpath("lint_docs").joinpath(f"{rule_id}.md").read_text("utf-8")
+        page = files("netpol_doctor").joinpath("lint_docs").joinpath(f"{rule_id}.md")
+        return page.read_text("utf-8")
     except (OSError, ValueError):
         return None
 
