@@ -36,6 +36,7 @@ import click
 from .. import cli as base
 from ..diagnose import Symptom, diagnose
 from ..findings import Severity
+from ..inputs.workloads import KIND_ALIASES, canonical_kind
 from ..lint import RULES, LintOptions, lint
 from ..live import Scope, to_snapshot
 from ..matrix import compute_matrix, compute_port_sweep
@@ -81,14 +82,20 @@ def to_spec(arg: str, namespace: str) -> str:
     head, sep, rest = arg.partition("/")
     if not sep or "/" in rest:
         return arg if sep or arg in ("dns", "apiserver") or ".svc" in arg else f"{namespace}/{arg}"
-    if head.lower() in (
-        "pod", "pods", "po", "deployment", "deployments", "deploy", "statefulset",
-        "statefulsets", "sts", "daemonset", "daemonsets", "ds", "replicaset", "replicasets",
-        "rs", "job", "jobs", "cronjob", "cronjobs", "cj", "service", "services", "svc",
-    ):  # fmt: skip
-        kind = "svc" if head.lower() in ("service", "services", "svc") else head.lower()
+    if head.lower() in KIND_ALIASES:
+        kind = "svc" if KIND_ALIASES[head.lower()] == "Service" else head.lower()
         return f"{kind}/{namespace}/{rest}"
     return arg
+
+
+def _scope(*specs: str) -> Scope:
+    """The namespaces a live read needs: `deploy/NS/NAME` lives in NS."""
+    plain = []
+    for spec in specs:
+        head, _, rest = spec.partition("/")
+        kind = canonical_kind(head) if rest.count("/") == 1 else None
+        plain.append(rest if kind is not None and kind != "Service" else spec)
+    return base._scope_for(*plain)
 
 
 _TERM = re.compile(
@@ -237,7 +244,7 @@ def diagnose_cmd(
     icmp = protocol.upper() == "ICMP"
     if port is None and destination not in ("dns", "apiserver") and not icmp:
         raise click.UsageError("--port is required (except for the dns and apiserver checks)")
-    snapshot, where = read_input(snapshots, kubeconfig, context, base._scope_for(src, dst))
+    snapshot, where = read_input(snapshots, kubeconfig, context, _scope(src, dst))
     diag = diagnose(
         snapshot,
         src,
@@ -285,7 +292,7 @@ def pod_cmd(
     ns = _namespace(namespace, snapshots, kubeconfig, context)
     if pod is not None:
         spec = to_spec(pod, ns)
-        snapshot, where = read_input(snapshots, kubeconfig, context, base._scope_for(spec))
+        snapshot, where = read_input(snapshots, kubeconfig, context, _scope(spec))
         target = resolve(snapshot, spec, namespace=ns)
         pods = [m.endpoint.pod for m in target.members if m.endpoint.pod]
     else:
