@@ -829,3 +829,8 @@ def _stdout_path() -> str:
         return os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")
     except (OSError, ValueError):
         return "a pipe or file"
+
+
+from .shells import mcp_server  # noqa: E402  (a subcommand in its own module)
+
+cli.add_command(mcp_server.mcp)
