@@ -16,7 +16,8 @@ with `_` in the file name standing for `-` in the command
   `matrix`; `lint` takes `-A` and `-n`);
 - every output names what it read: a `read from:` first line in text, a `read_from`
   field in JSON (`source` is taken: a diagnosis's source endpoint); SARIF and CSV
-  stay as their consumers expect them.
+  stay as their consumers expect them. `pod -o json` is therefore an object,
+  `{"read_from": ..., "pods": [...]}`, where netpol-doctor prints the bare list.
 
 Other commands (`check`, `verify`, `diff`, `snapshot`, ...) are `netpol-doctor`'s.
 """
@@ -133,6 +134,10 @@ def parse_label_selector(text: str) -> LabelSelector:
         else:
             reqs.append(Requirement(m["key"], Operator.EXISTS))
     return LabelSelector(tuple(reqs))
+
+
+def _by_key(pod: Pod) -> str:
+    return pod.key
 
 
 def _selected(pods: list[Pod], selector: str | None) -> list[Pod]:
@@ -299,7 +304,7 @@ def pod_cmd(
         scope = Scope(None) if all_namespaces else Scope(frozenset({ns}))
         snapshot, where = read_input(snapshots, kubeconfig, context, scope)
         pool = snapshot.pods if all_namespaces else snapshot.pods_by_namespace.get(ns, [])
-        pods = sorted(_selected([p for p in pool if not p.finished], selector), key=str)
+        pods = sorted(_selected([p for p in pool if not p.finished], selector), key=_by_key)
     views = [pod_view(snapshot, p) for p in pods]
     base._report_problems(snapshot)
     if output == "json":
