@@ -757,8 +757,13 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every library error becomes one sentence and exit code 2."""
+    return run_group(cli, argv, "netpol-doctor")
+
+
+def run_group(group: click.Group, argv: list[str] | None, prog_name: str) -> int:
+    """Run a command group (this one, or the kubectl plugin's) with these exit codes."""
     try:
-        cli.main(args=argv, prog_name="netpol-doctor", standalone_mode=False)
+        group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
     except click.exceptions.Abort:
@@ -824,3 +829,8 @@ def _stdout_path() -> str:
         return os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")
     except (OSError, ValueError):
         return "a pipe or file"
+
+
+from .shells import mcp_server  # noqa: E402  (a subcommand in its own module)
+
+cli.add_command(mcp_server.mcp)

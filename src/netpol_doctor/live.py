@@ -82,6 +82,11 @@ SCOPED = (
     Resource("events", "Event", "", "v1", True),
     Resource("deployments", "Deployment", "apps", "v1", True),
     Resource("statefulsets", "StatefulSet", "apps", "v1", True),
+    # The links from a pod to its Deployment or CronJob (owner references), for
+    # `deploy/NAME` questions and workload views.
+    Resource("replicasets", "ReplicaSet", "apps", "v1", True),
+    Resource("jobs", "Job", "batch", "v1", True),
+    Resource("cronjobs", "CronJob", "batch", "v1", True),
 )
 _PAGE = 500
 _ALWAYS = frozenset({"kube-system", "default"})

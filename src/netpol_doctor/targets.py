@@ -10,6 +10,7 @@ from ipaddress import ip_address
 
 from .engine import Endpoint, EndpointKind
 from .errors import QuestionError
+from .inputs.workloads import canonical_kind, pods_of_workload
 from .model import IPAddress, Pod, Protocol, Service, ServicePort
 from .selectors import Tri, match_selector
 from .snapshot import Snapshot
@@ -65,7 +66,10 @@ def resolve(
     port: int | str | None = None,
     protocol: Protocol = Protocol.TCP,
 ) -> Target:
-    """Resolve `ns/name`, `name`, `svc/ns/name`, `node/name` or `ip/1.2.3.4`.
+    """Resolve `ns/name`, `name`, `svc/ns/name`, `node/name` or `ip/1.2.3.4`, and
+    kubectl's `TYPE/NAME` or `TYPE/NS/NAME` (`deploy/api`, `sts/db`, `pod/x`; the
+    workload found through its pods' owner references, inputs/workloads.py). A pod
+    `ns/name` whose namespace is spelled like a type still means that pod.
 
     With `port` (a destination), Service ports map to targetPorts per backing pod
     and a port name resolves on the destination pod's containerPorts.
@@ -91,6 +95,9 @@ def resolve(
             raise QuestionError(f"no node named {rest!r} in the input")
         ep = Endpoint(EndpointKind.HOST, None, node.addresses, rest)
         return Target(spec, "node", ep.label, (_member(ep, port, protocol),))
+    kind = canonical_kind(head) if rest else None
+    if kind is not None and kind != "Service" and spec not in snapshot.pods_by_key:
+        return _typed(snapshot, spec, kind, _split(rest, namespace), port, protocol)
     ns, name = _split(spec, namespace)
     pod = snapshot.pods_by_key.get(f"{ns}/{name}")
     if pod is not None:
@@ -101,6 +108,30 @@ def resolve(
         members = tuple(_member(endpoint_for_pod(snapshot, p), port, protocol) for p in pods)
         return Target(spec, "workload", f"{ns}/{name}", members)
     raise QuestionError(_not_found(snapshot, ns, name))
+
+
+def _typed(
+    snapshot: Snapshot,
+    spec: str,
+    kind: str,
+    where: tuple[str, str],
+    port: int | str | None,
+    protocol: Protocol,
+) -> Target:
+    ns, name = where
+    if kind == "Pod":
+        pod = snapshot.pods_by_key.get(f"{ns}/{name}")
+        if pod is None:
+            raise QuestionError(_not_found(snapshot, ns, name))
+        ep = endpoint_for_pod(snapshot, pod)
+        return Target(spec, "pod", pod.display, (_member(ep, port, protocol),))
+    pods = pods_of_workload(snapshot, kind, ns, name)
+    if not pods:
+        raise QuestionError(
+            f"no {kind} {ns}/{name} in the input: no pod of namespace {ns} is owned by it"
+        )
+    members = tuple(_member(endpoint_for_pod(snapshot, p), port, protocol) for p in pods)
+    return Target(spec, "workload", f"{kind.lower()}/{ns}/{name}", members)
 
 
 def _split(text: str, namespace: str) -> tuple[str, str]:
