@@ -1,0 +1,531 @@
+"""What the data plane did, explained: flow-log records grouped by (source workload,
+destination workload, protocol, port), each group answered by `diagnose` (memoised),
+and the disagreements between the log and the verdict raised as findings.
+
+Streaming: records are folded into groups as they are read, so memory grows with the
+number of groups, never with the size of the log. Imports `inputs.flowlogs`,
+`diagnose`, `cni`, `findings`, `model`, `snapshot`, `engine`, `shell`; never renders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from ipaddress import ip_address
+
+from ..cni import CniInfo
+from ..diagnose import Diagnosis, diagnose
+from ..engine import Verdict
+from ..errors import NetpolDoctorError
+from ..findings import Finding, Severity
+from ..inputs.flowlogs import FlowPeer, FlowRecord, Observed
+from ..model import IPAddress, ObjectRef, Pod, Protocol
+from ..shell import command
+from ..snapshot import Snapshot
+
+__all__ = ["FlowGroup", "FlowReport", "FlowWindow", "GroupFolder", "Resolved", "analyse"]
+
+DROP_ID = "observed-drop-policy-allows"
+ALLOW_ID = "observed-allow-policy-denies"
+MISSING_ID = "observed-policy-not-in-input"
+
+_PROTOCOLS = {p.value: p for p in Protocol}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowWindow:
+    """Which records count: `since` is absolute (epoch seconds); `last` is a duration
+    counted back from the newest record of the input (both None: every record)."""
+
+    since: float | None = None
+    last: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One end of a record mapped onto the input."""
+
+    label: str  # what groups: ns/workload, svc/ns/name, node/NAME, ip/ADDR
+    spec: str | None  # what `diagnose` is asked; None: cannot be asked (see why)
+    namespace: str | None = None
+    why: str | None = None
+    service: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlowGroup:
+    source: Resolved
+    destination: Resolved
+    protocol: str
+    port: int | None
+    counts: tuple[tuple[Observed, int], ...]
+    first: float | None
+    last: float | None
+    nodes: tuple[str, ...]
+    reasons: tuple[tuple[str, int], ...]
+    policies: tuple[str, ...]
+    example: str  # file:line of the first record
+    verdict: Verdict
+    diagnosis: Diagnosis | None
+    #: why the verdict is unknown without a diagnosis (an address the input lacks)
+    unknown: str | None
+    #: the log-vs-verdict findings, headline first
+    findings: tuple[Finding, ...]
+    command: str | None  # the diagnose command that gives the whole explanation
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.counts)
+
+    def count(self, observed: Observed) -> int:
+        return dict(self.counts).get(observed, 0)
+
+    @property
+    def mismatch(self) -> bool:
+        return any(f.id in (DROP_ID, ALLOW_ID) for f in self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowReport:
+    groups: tuple[FlowGroup, ...]  # mismatches first, then by records
+    shown: int  # groups before --top cut
+    records: int  # records counted (after --since and --namespace)
+    filtered: int  # records left out by --since / --namespace / no time
+    newest: float | None
+    cutoff: float | None
+
+
+# --- mapping addresses and names onto the input ----------------------------------
+
+_POD_HASH = re.compile(r"-[a-z0-9]{5}$")
+_RS_HASH = re.compile(r"-[a-z0-9]{6,10}$")
+_ORDINAL = re.compile(r"-\d+$")
+
+
+def workload_label(pod: Pod) -> str:
+    """`ns/name` of the pod's controller: a ReplicaSet's Deployment (its name minus the
+    pod-template-hash), a StatefulSet, DaemonSet or Job; the pod itself otherwise."""
+    if pod.owner is None:
+        return pod.key
+    kind, name = pod.owner
+    template_hash = pod.label_map.get("pod-template-hash")
+    if kind == "ReplicaSet" and template_hash and name.endswith("-" + template_hash):
+        name = name[: -len(template_hash) - 1]
+    return f"{pod.namespace}/{name}"
+
+
+class Resolver:
+    """Log names and addresses -> pods, Services, nodes or outside addresses."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._memo: dict[tuple[FlowPeer, bool], Resolved] = {}
+        self._cluster_ips = {
+            ip: svc for svc in snapshot.services.values() for ip in svc.cluster_ips if ip
+        }
+        self._workloads = {
+            (w.ref.namespace, w.ref.name) for w in snapshot.workloads if w.selector is not None
+        }
+
+    def __call__(self, peer: FlowPeer, destination: bool) -> Resolved:
+        key = (peer, destination)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._resolve(peer, destination)
+        return found
+
+    def _pod(self, pod: Pod, note: str | None = None) -> Resolved:
+        return Resolved(workload_label(pod), pod.key, pod.namespace, note)
+
+    def _resolve(self, peer: FlowPeer, destination: bool) -> Resolved:
+        snap = self.snapshot
+        if peer.pod and peer.namespace:
+            pod = snap.pods_by_key.get(f"{peer.namespace}/{peer.pod}")
+            if pod is not None:
+                return self._pod(pod)
+        ip = _address(peer.ip)
+        if ip is not None:
+            node = snap.node_by_ip.get(ip)
+            if node is not None:
+                return Resolved(f"node/{node.ref.name}", f"ip/{ip}")
+            pod = snap.pods_by_ip.get(ip)
+            # A pod named by the log but absent here has been replaced: its IP may
+            # belong to another pod now, so the IP alone does not name it.
+            if pod is not None and not (peer.pod and pod.name != peer.pod):
+                return self._pod(pod)
+            svc = self._cluster_ips.get(str(ip))
+            if svc is not None and destination:
+                return Resolved(f"svc/{svc.key}", f"svc/{svc.key}", svc.namespace, service=True)
+        if peer.pod and peer.namespace:
+            workload = self._workload_of(peer.namespace, peer.pod)
+            label = f"{peer.namespace}/{workload or peer.pod}"
+            if workload is not None:
+                why = (
+                    f"pod {peer.namespace}/{peer.pod} is not in the input: answered for "
+                    "its workload"
+                )
+                return Resolved(label, label, peer.namespace, why)
+            return Resolved(
+                label, None, peer.namespace, f"pod {peer.namespace}/{peer.pod} is not in the input"
+            )
+        if peer.name_glob and peer.namespace:
+            pods = sorted(
+                (
+                    p
+                    for p in snap.pods_by_namespace.get(peer.namespace, ())
+                    if fnmatchcase(p.name, peer.name_glob) and not p.finished
+                ),
+                key=lambda p: p.name,
+            )
+            if pods:
+                return self._pod(pods[0], f"{peer.namespace}/{peer.name_glob}: {len(pods)} pod(s)")
+            label = f"{peer.namespace}/{peer.name_glob}"
+            return Resolved(label, None, peer.namespace, f"no pod matches {label} in the input")
+        if ip is not None:
+            return Resolved(f"ip/{ip}", f"ip/{ip}")
+        if peer.outside:
+            word = "public" if peer.outside == "pub" else "private"
+            return Resolved(f"outside ({word})", None, None, "the log gives no address")
+        return Resolved("unknown", None, peer.namespace, "the record gives no address or name")
+
+    def _workload_of(self, namespace: str, pod: str) -> str | None:
+        for pattern in ((_POD_HASH, _RS_HASH), (_ORDINAL,), (_POD_HASH,)):
+            name = pod
+            for rx in pattern:
+                name = rx.sub("", name)
+            if name != pod and (namespace, name) in self._workloads:
+                return name
+        return None
+
+
+def _address(text: str | None) -> IPAddress | None:
+    if not text:
+        return None
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+# --- folding records into groups -----------------------------------------------
+
+
+@dataclass
+class _Acc:
+    source: Resolved
+    destination: Resolved
+    example: str
+    #: (observed, whole second) -> records, when the window is relative
+    buckets: Counter[tuple[Observed, int]] = field(default_factory=Counter)
+    counts: Counter[Observed] = field(default_factory=Counter)
+    first: float | None = None
+    last: float | None = None
+    nodes: set[str] = field(default_factory=set)
+    reasons: Counter[str] = field(default_factory=Counter)
+    #: reason/policy -> the last time it was seen (for a relative window)
+    seen: dict[str, float] = field(default_factory=dict)
+    policies: dict[str, None] = field(default_factory=dict)
+
+
+_MAX_NODES = 10
+
+GroupKey = tuple[str, str, str, int | None]
+
+
+class GroupFolder:
+    """Folds records into groups one at a time."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        window: FlowWindow = FlowWindow(),
+        namespaces: Iterable[str] = (),
+    ) -> None:
+        self.resolve = Resolver(snapshot)
+        self.window = window
+        self.namespaces = frozenset(namespaces)
+        self.groups: dict[GroupKey, _Acc] = {}
+        self.records = 0
+        self.filtered = 0
+        self.newest: float | None = None
+
+    def add(self, record: FlowRecord, name: str, line: int) -> None:
+        when = record.time
+        windowed = self.window.since is not None or self.window.last is not None
+        if windowed and (
+            when is None or (self.window.since is not None and when < self.window.since)
+        ):
+            self.filtered += record.count
+            return
+        src = self.resolve(record.source, False)
+        dst = self.resolve(record.destination, True)
+        if self.namespaces and not ({src.namespace, dst.namespace} & self.namespaces):
+            self.filtered += record.count
+            return
+        if when is not None and (self.newest is None or when > self.newest):
+            self.newest = when
+        key = (src.label, dst.label, record.protocol, record.port)
+        acc = self.groups.get(key)
+        if acc is None:
+            acc = self.groups[key] = _Acc(src, dst, f"{name}:{line}")
+        n = record.count
+        self.records += n
+        acc.counts[record.observed] += n
+        if when is not None:
+            if self.window.last is not None:
+                acc.buckets[(record.observed, int(when))] += n
+            if acc.first is None or when < acc.first:
+                acc.first = when
+            if acc.last is None or when > acc.last:
+                acc.last = when
+        if record.node and len(acc.nodes) < _MAX_NODES:
+            acc.nodes.add(record.node)
+        if record.observed is not Observed.ALLOWED and record.reason:
+            acc.reasons[record.reason] += n
+            if when is not None:
+                acc.seen[record.reason] = max(when, acc.seen.get(record.reason, when))
+        for p in record.policies:
+            acc.policies[p] = None
+            if when is not None:
+                acc.seen[p] = max(when, acc.seen.get(p, when))
+
+
+def _cut(acc: _Acc, cutoff: float) -> _Acc | None:
+    """The group as if only records at or after `cutoff` had been read."""
+    counts: Counter[Observed] = Counter()
+    times = []
+    for (observed, second), n in acc.buckets.items():
+        if second >= int(cutoff):
+            counts[observed] += n
+            times.append(second)
+    if not counts:
+        return None
+    keep = {k for k, t in acc.seen.items() if t >= cutoff}
+    return _Acc(
+        acc.source,
+        acc.destination,
+        acc.example,
+        counts=counts,
+        first=max(float(min(times)), acc.first or cutoff),
+        last=acc.last,
+        nodes=acc.nodes,
+        reasons=Counter({r: n for r, n in acc.reasons.items() if r in keep}),
+        policies={p: None for p in acc.policies if p in keep},
+    )
+
+
+# --- answering each group ----------------------------------------------------------
+
+
+def analyse(
+    folder: GroupFolder,
+    cni: CniInfo | None = None,
+    top: int | None = None,
+) -> FlowReport:
+    """Diagnose every group (one `diagnose` per distinct question) and rank them."""
+    cutoff = None
+    accs = list(folder.groups.items())
+    records = folder.records
+    if folder.window.last is not None and folder.newest is not None:
+        cutoff = folder.newest - folder.window.last
+        cut = [(k, _cut(a, cutoff)) for k, a in accs]
+        accs = [(k, a) for k, a in cut if a is not None]
+        records = sum(sum(a.counts.values()) for _, a in accs)
+    elif folder.window.since is not None:
+        cutoff = folder.window.since
+    memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]] = {}
+    groups = [_answer(folder.resolve.snapshot, key, acc, cni, memo) for key, acc in accs]
+    groups.sort(key=_rank)
+    shown = len(groups)
+    if top is not None:
+        groups = groups[:top]
+    return FlowReport(
+        tuple(groups),
+        shown,
+        records,
+        folder.filtered + folder.records - records,
+        folder.newest,
+        cutoff,
+    )
+
+
+def _rank(g: FlowGroup) -> tuple[int, int, int, str, str, str, int]:
+    dropped = g.count(Observed.DROPPED) + g.count(Observed.AUDIT)
+    return (
+        0 if g.mismatch else 1,
+        0 if dropped else 1,
+        -g.total,
+        g.source.label,
+        g.destination.label,
+        g.protocol,
+        g.port or 0,
+    )
+
+
+def _question(
+    snapshot: Snapshot,
+    src: Resolved,
+    dst: Resolved,
+    protocol: str,
+    port: int | None,
+    cni: CniInfo | None,
+    memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]],
+) -> tuple[Diagnosis | None, str | None]:
+    if src.spec is None or dst.spec is None:
+        why = src.why if src.spec is None else dst.why
+        return None, why or "an end of the flow is not in the input"
+    proto = _PROTOCOLS.get(protocol)
+    if proto is None:
+        return None, f"protocol {protocol or '(none)'} is not one NetworkPolicy decides"
+    if port is None and proto is not Protocol.ICMP:
+        return None, "the record has no destination port"
+    key = (src.spec, dst.spec, port, protocol)
+    if key not in memo:
+        try:
+            memo[key] = (diagnose(snapshot, src.spec, dst.spec, port, proto, cni=cni), None)
+        except NetpolDoctorError as exc:
+            memo[key] = (None, str(exc))
+    return memo[key]
+
+
+def _answer(
+    snapshot: Snapshot,
+    key: GroupKey,
+    acc: _Acc,
+    cni: CniInfo | None,
+    memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]],
+) -> FlowGroup:
+    _, _, protocol, port = key
+    diag, unknown = _question(snapshot, acc.source, acc.destination, protocol, port, cni, memo)
+    verdict = diag.verdict if diag is not None else Verdict.UNKNOWN
+    counts = tuple(sorted(acc.counts.items(), key=lambda kv: kv[0].value))
+    group = FlowGroup(
+        source=acc.source,
+        destination=acc.destination,
+        protocol=protocol,
+        port=port,
+        counts=counts,
+        first=acc.first,
+        last=acc.last,
+        nodes=tuple(sorted(acc.nodes)),
+        reasons=tuple(sorted(acc.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        policies=tuple(acc.policies),
+        example=acc.example,
+        verdict=verdict,
+        diagnosis=diag,
+        unknown=unknown,
+        findings=(),
+        command=_command(acc.source, acc.destination, protocol, port),
+    )
+    findings = [*_mismatch(group), *_missing_policies(snapshot, group)]
+    return replace(group, findings=tuple(findings))
+
+
+def _command(src: Resolved, dst: Resolved, protocol: str, port: int | None) -> str | None:
+    if src.spec is None or dst.spec is None:
+        return None
+    words = ["netpol-doctor", "diagnose", src.spec, dst.spec]
+    if port is not None:
+        words += ["--port", str(port)]
+    if protocol != "TCP":
+        words += ["--protocol", protocol]
+    return command(*words)
+
+
+def _refs(g: FlowGroup) -> tuple[ObjectRef, ...]:
+    d = g.diagnosis
+    if d is None:
+        return ()
+    return tuple(dict.fromkeys(r for f in d.findings if d.decides(f) for r in f.objects))
+
+
+def _mismatch(g: FlowGroup) -> list[Finding]:
+    out: list[Finding] = []
+    span = _span(g)
+    what = f"{g.source.label} -> {g.destination.label} {g.protocol}" + (
+        f" {g.port}" if g.port is not None else ""
+    )
+    dropped = g.count(Observed.DROPPED)
+    if dropped and g.verdict is Verdict.ALLOWED:
+        reasons = ", ".join(f"{r} x{n}" for r, n in g.reasons[:3])
+        named = ", ".join(g.policies[:3])
+        parts = [
+            f"the log shows {what} dropped {dropped} time(s){span}, but the policies in "
+            "the input allow it"
+        ]
+        if reasons:
+            parts.append(f"drop reason in the log: {reasons}")
+        if named:
+            parts.append(f"the log names {named} as deciding")
+        parts.append(
+            "so something the input does not show decided: a policy added since the "
+            "snapshot, an agent that has not programmed the current policy (or is "
+            "stale), another policy family, a service mesh, a host firewall or a cloud "
+            "security group"
+            + (
+                "; the reason is not a policy drop"
+                if g.reasons and not any(_policy_reason(r) for r, _ in g.reasons)
+                else ""
+            )
+        )
+        out.append(Finding(DROP_ID, Severity.ERROR, "; ".join(parts), _refs(g)))
+    passed = g.count(Observed.ALLOWED) + g.count(Observed.AUDIT)
+    if passed and g.verdict is Verdict.DENIED:
+        audit = g.count(Observed.AUDIT)
+        msg = (
+            f"the log shows {what} let through {passed} time(s){span}, but the policies in "
+            "the input deny it: they are not enforced for this traffic (a plugin that "
+            "enforces no policy or runs in audit mode, a policy not yet programmed or "
+            "created after these records, or another layer allowing it first)"
+        )
+        if audit:
+            msg += (
+                f"; {audit} record(s) are AUDIT: Cilium's policy audit mode let through "
+                "traffic its policy would drop"
+            )
+        out.append(Finding(ALLOW_ID, Severity.ERROR, msg, _refs(g)))
+    return out
+
+
+def _policy_reason(reason: str) -> bool:
+    return reason.startswith(("POLICY_", "AUTH_REQUIRED", "rule ", "the default drop"))
+
+
+def _span(g: FlowGroup) -> str:
+    if g.first is None or g.last is None:
+        return ""
+
+    def iso(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    nodes = f" on {', '.join(g.nodes)}" if g.nodes else ""
+    return f" between {iso(g.first)} and {iso(g.last)}{nodes}"
+
+
+def _missing_policies(snapshot: Snapshot, g: FlowGroup) -> list[Finding]:
+    known = {(r.namespace, r.name) for r in (p.ref for p in snapshot.policies)}
+    known |= {(r.namespace, r.name) for r in snapshot.rejected_policies}
+    known |= {(e.ref.namespace, e.ref.name) for e in snapshot.extended}
+    out = []
+    for p in g.policies:
+        kind, _, name = p.partition(" ")
+        if kind == "Calico" or not name:
+            continue  # Calico's policy strings name tiers and rules, not objects
+        ns, _, bare = name.rpartition("/")
+        if (ns or None, bare) in known:
+            continue
+        out.append(
+            Finding(
+                MISSING_ID,
+                Severity.WARNING,
+                f"the log names {kind} {name} as deciding {g.source.label} -> "
+                f"{g.destination.label}, and the input has no such object: the snapshot "
+                "is older than the log or lacks that kind or namespace",
+                (ObjectRef(kind, ns or None, bare),),
+            )
+        )
+    return out

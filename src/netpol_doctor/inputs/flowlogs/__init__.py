@@ -1,0 +1,114 @@
+"""Flow and drop logs -> `FlowRecord`s, one line at a time (files of hundreds of
+megabytes are never held in memory). Formats and their sources: docs/flows.md.
+
+Imports only its own modules: nothing here judges a record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from enum import Enum
+from itertools import chain
+
+from .antrea import looks_like_antrea, parse_antrea
+from .calico import looks_like_calico, parse_calico
+from .hubble import NotAFlow, looks_like_hubble, parse_hubble
+from .records import FlowPeer, FlowRecord, LineProblem, Observed
+
+__all__ = [
+    "FlowPeer",
+    "FlowRecord",
+    "Format",
+    "LineProblem",
+    "Observed",
+    "detect_format",
+    "read_records",
+]
+
+
+class Format(Enum):
+    HUBBLE = "hubble"
+    CALICO = "calico"
+    ANTREA = "antrea"
+
+    @property
+    def cni(self) -> str:
+        """The plugin a log of this format proves is running."""
+        return {"hubble": "cilium", "calico": "calico", "antrea": "antrea"}[self.value]
+
+
+#: a line longer than this is not a flow record (and would cost memory to decode)
+MAX_LINE = 1 << 20
+
+
+def detect_format(line: str) -> Format | None:
+    """The format of a log from its first non-empty line; None if none fits."""
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return None
+        if looks_like_calico(doc):
+            return Format.CALICO
+        if looks_like_hubble(doc):
+            return Format.HUBBLE
+        return None
+    if looks_like_antrea(text):
+        return Format.ANTREA
+    return None
+
+
+def read_records(
+    lines: Iterable[str], fmt: Format | None = None
+) -> Iterator[tuple[int, FlowRecord] | LineProblem | Format]:
+    """(line number, record) of one log, in order; a `LineProblem` for each line that is not one
+    (the rest are still read). The first item yielded is the `Format` used; if none
+    can be told, a single `LineProblem` for line 1 and nothing else."""
+    it = iter(lines)
+    skipped: list[str] = []
+    first = ""
+    for line in it:
+        skipped.append(line)
+        if line.strip():
+            first = line
+            break
+    if not first:
+        return
+    if fmt is None:
+        fmt = detect_format(first[:MAX_LINE])
+        if fmt is None:
+            yield LineProblem(
+                len(skipped),
+                "not a Hubble, Calico or Antrea flow record, so the format of the file "
+                "cannot be told (give --format)",
+            )
+            return
+    yield fmt
+    parse = _JSON_PARSERS.get(fmt)
+    for number, line in enumerate(chain(skipped, it), start=1):
+        if len(line) > MAX_LINE:
+            yield LineProblem(number, f"a line of {len(line)} characters is not a flow record")
+            continue
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            record = parse(json.loads(text)) if parse is not None else parse_antrea(text)
+        except NotAFlow:
+            continue
+        except RecursionError:
+            yield LineProblem(number, "JSON nested too deeply to be a flow record")
+            continue
+        except json.JSONDecodeError as exc:
+            yield LineProblem(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except (ValueError, TypeError, AttributeError) as exc:
+            yield LineProblem(number, f"not a {fmt.value} flow record: {exc}")
+            continue
+        if record is not None:
+            yield number, record
+
+
+_JSON_PARSERS = {Format.HUBBLE: parse_hubble, Format.CALICO: parse_calico}
