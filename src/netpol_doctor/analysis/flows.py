@@ -127,6 +127,7 @@ class Resolver:
         self._cluster_ips = {
             ip: svc for svc in snapshot.services.values() for ip in svc.cluster_ips if ip
         }
+        self._by_workload: dict[str, str] | None = None
         self._workloads = {
             (w.ref.namespace, w.ref.name) for w in snapshot.workloads if w.selector is not None
         }
@@ -161,16 +162,19 @@ class Resolver:
             if svc is not None and destination:
                 return Resolved(f"svc/{svc.key}", f"svc/{svc.key}", svc.namespace, service=True)
         if peer.pod and peer.namespace:
-            workload = self._workload_of(peer.namespace, peer.pod)
-            label = f"{peer.namespace}/{workload or peer.pod}"
-            if workload is not None:
+            found = self._workload_of(peer.namespace, peer.pod)
+            if found is not None:
+                label, spec = found
                 why = (
                     f"pod {peer.namespace}/{peer.pod} is not in the input: answered for "
-                    "its workload"
+                    f"its workload ({spec})"
                 )
-                return Resolved(label, label, peer.namespace, why)
+                return Resolved(label, spec, peer.namespace, why)
             return Resolved(
-                label, None, peer.namespace, f"pod {peer.namespace}/{peer.pod} is not in the input"
+                f"{peer.namespace}/{peer.pod}",
+                None,
+                peer.namespace,
+                f"pod {peer.namespace}/{peer.pod} is not in the input",
             )
         if peer.name_glob and peer.namespace:
             pods = sorted(
@@ -192,14 +196,32 @@ class Resolver:
             return Resolved(f"outside ({word})", None, None, "the log gives no address")
         return Resolved("unknown", None, peer.namespace, "the record gives no address or name")
 
-    def _workload_of(self, namespace: str, pod: str) -> str | None:
+    def _workload_of(self, namespace: str, pod: str) -> tuple[str, str] | None:
+        """(label, what to ask) for a pod the input lacks (replaced since the snapshot):
+        its controller, told from the name as the controllers build it (Deployment
+        `name-<hash>-<5>`, StatefulSet `name-<n>`, DaemonSet `name-<5>`); asked about
+        the workload object, or else a live pod of it."""
         for pattern in ((_POD_HASH, _RS_HASH), (_ORDINAL,), (_POD_HASH,)):
             name = pod
             for rx in pattern:
                 name = rx.sub("", name)
-            if name != pod and (namespace, name) in self._workloads:
-                return name
+            if name == pod:
+                continue
+            label = f"{namespace}/{name}"
+            if (namespace, name) in self._workloads:
+                return label, label
+            sibling = self._siblings().get(label)
+            if sibling is not None:
+                return label, sibling
         return None
+
+    def _siblings(self) -> dict[str, str]:
+        if self._by_workload is None:
+            self._by_workload = {}
+            for p in sorted(self.snapshot.pods, key=lambda p: p.key):
+                if not p.finished and not p.is_template:
+                    self._by_workload.setdefault(workload_label(p), p.key)
+        return self._by_workload
 
 
 def _address(text: str | None) -> IPAddress | None:

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..analysis.flows import FlowGroup, FlowReport
+from ..explain import rule_name
 from ..findings import Finding
 from ..inputs.flowlogs import Observed
 from .structured import SCHEMA_VERSION, finding_dict
 
-__all__ = ["InputStat", "flows_dict", "render_flows_markdown", "render_flows_text"]
+__all__ = ["InputStat", "decided_by", "flows_dict", "render_flows_markdown", "render_flows_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,29 @@ def _deciding(g: FlowGroup) -> list[Finding]:
     return [f for f in d.findings if d.decides(f)]
 
 
+def decided_by(g: FlowGroup) -> list[str]:
+    """Per direction, what decided the first pair: the admitting rule(s), the isolating
+    policies, or no isolation."""
+    d = g.diagnosis
+    pair = next((p for p in d.pairs if p.decision is not None), None) if d else None
+    if pair is None or pair.decision is None:
+        return []
+    out = []
+    for side in (pair.decision.egress, pair.decision.ingress):
+        word = side.direction.value.lower()
+        if side.exemption is not None or side.subject.pod is None:
+            continue
+        if not side.isolated:
+            out.append(f"{word}: no policy isolates {side.subject.label}")
+        elif side.admitted_by:
+            names = ", ".join(rule_name(o.policy, o.rule, side.direction) for o in side.admitted_by)
+            out.append(f"{word}: admitted by {names}")
+        else:
+            names = ", ".join(p.ref.key for p in side.isolated_by)
+            out.append(f"{word}: isolated by {names}, no rule admits it")
+    return out
+
+
 def render_flows_text(report: FlowReport, inputs: list[InputStat]) -> str:
     out = []
     read = ", ".join(f"{i.name} ({i.format or 'unknown format'})" for i in inputs)
@@ -86,6 +110,7 @@ def render_flows_text(report: FlowReport, inputs: list[InputStat]) -> str:
             policy = g.diagnosis.policy_verdict
             extra = f" (the policies alone: {policy.value.upper()})" if policy else ""
             out.append(f"  computed: {g.verdict.value.upper()}{extra}")
+            out += [f"    {line}" for line in decided_by(g)]
         for f in g.findings:
             out.append(f"  [{f.severity.value}] {f.id}: {f.message}")
         fixed = False
@@ -126,6 +151,7 @@ def _group_dict(g: FlowGroup) -> dict[str, Any]:
         "policy_verdict": g.diagnosis.policy_verdict.value
         if g.diagnosis and g.diagnosis.policy_verdict
         else None,
+        "decided_by": decided_by(g),
         "unknown_reason": g.unknown,
         "mismatch": g.mismatch,
         "findings": [finding_dict(f) for f in g.findings],

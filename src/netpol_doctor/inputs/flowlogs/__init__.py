@@ -105,7 +105,7 @@ def read_records(
             yield LineProblem(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
             continue
         except (ValueError, TypeError, AttributeError) as exc:
-            yield LineProblem(number, f"not a {fmt.value} flow record: {exc}")
+            yield LineProblem(number, f"not a {fmt.value.capitalize()} flow record: {exc}")
             continue
         if record is not None:
             yield number, record
