@@ -372,3 +372,20 @@ def test_stdin_is_streamed_through_the_real_command(tmp_path: Path) -> None:
     assert data["records"] == 7 * 200
     assert data["inputs"][0]["file"] == "stdin" and data["inputs"][0]["malformed"] == 1
     assert "stdin, line" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-04T18:00:00.123456789Z", 1796407200.123456789),
+        ("2026-12-04T18:00:00Z", 1796407200.0),
+        ("2026-12-04T19:00:00+01:00", 1796407200.0),
+        ("2026-12-04T18:00:00.5+00:00", 1796407200.5),
+        ("2026-12-04T18:00:00.Z", None),
+        ("not a time at all, no", None),
+    ],
+)
+def test_rfc3339(text: str, expected: float | None) -> None:
+    from netpol_doctor.inputs.flowlogs.timeparse import rfc3339
+
+    assert rfc3339(text) == (pytest.approx(expected) if expected is not None else None)

@@ -7,13 +7,12 @@ read). It imports cli.py's helpers, and cli.py registers it after defining them.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import BinaryIO
 
 import click
 
@@ -54,12 +53,13 @@ def parse_since(text: str) -> FlowWindow:
 
 
 @contextmanager
-def _lines(path: str) -> Iterator[TextIO]:
+def _lines(path: str) -> Iterator[BinaryIO]:
+    """Bytes: JSON is decoded straight from them, and a line that is not UTF-8 is
+    reported, not fatal."""
     if path == "-":
-        # Bytes that are not UTF-8 become U+FFFD: the line is then reported, not fatal.
-        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        yield sys.stdin.buffer
         return
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, "rb") as f:
         yield f
 
 

@@ -7,13 +7,16 @@ Imports only its own modules: nothing here judges a record.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from itertools import chain
+from typing import Any
+
+import orjson
 
 from .antrea import looks_like_antrea, parse_antrea
 from .calico import looks_like_calico, parse_calico
-from .hubble import NotAFlow, looks_like_hubble, parse_hubble
+from .hubble import HubbleParser, NotAFlow, looks_like_hubble
 from .records import FlowPeer, FlowRecord, LineProblem, Observed
 
 __all__ = [
@@ -42,9 +45,9 @@ class Format(Enum):
 MAX_LINE = 1 << 20
 
 
-def detect_format(line: str) -> Format | None:
+def detect_format(line: str | bytes) -> Format | None:
     """The format of a log from its first non-empty line; None if none fits."""
-    text = line.strip()
+    text = (line.decode("utf-8", "replace") if isinstance(line, bytes) else line).strip()
     if text.startswith("{"):
         try:
             doc = json.loads(text)
@@ -61,14 +64,16 @@ def detect_format(line: str) -> Format | None:
 
 
 def read_records(
-    lines: Iterable[str], fmt: Format | None = None
+    lines: Iterable[str] | Iterable[bytes], fmt: Format | None = None
 ) -> Iterator[tuple[int, FlowRecord] | LineProblem | Format]:
-    """(line number, record) of one log, in order; a `LineProblem` for each line that is not one
-    (the rest are still read). The first item yielded is the `Format` used; if none
-    can be told, a single `LineProblem` for line 1 and nothing else."""
-    it = iter(lines)
-    skipped: list[str] = []
-    first = ""
+    """(line number, record) of one log, in order; a `LineProblem` for each line that
+    is not one (the rest are still read). Lines may be bytes (a file opened in binary:
+    JSON is decoded straight from them, and a line that is not UTF-8 is malformed).
+    The first item yielded is the `Format` used; if none can be told, a single
+    `LineProblem` for the first non-empty line and nothing else."""
+    it: Iterator[str | bytes] = iter(lines)
+    skipped: list[str | bytes] = []
+    first: str | bytes = ""
     for line in it:
         skipped.append(line)
         if line.strip():
@@ -86,7 +91,11 @@ def read_records(
             )
             return
     yield fmt
-    parse = _JSON_PARSERS.get(fmt)
+    parse: Callable[[Any], FlowRecord | None] | None = None
+    if fmt is Format.HUBBLE:
+        parse = HubbleParser()
+    elif fmt is Format.CALICO:
+        parse = parse_calico
     for number, line in enumerate(chain(skipped, it), start=1):
         if len(line) > MAX_LINE:
             yield LineProblem(number, f"a line of {len(line)} characters is not a flow record")
@@ -95,20 +104,22 @@ def read_records(
         if not text:
             continue
         try:
-            record = parse(json.loads(text)) if parse is not None else parse_antrea(text)
+            if parse is not None:
+                record = parse(orjson.loads(text))
+            else:
+                record = parse_antrea(
+                    text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+                )
         except NotAFlow:
             continue
         except RecursionError:
             yield LineProblem(number, "JSON nested too deeply to be a flow record")
             continue
-        except json.JSONDecodeError as exc:
-            yield LineProblem(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
+        except json.JSONDecodeError as exc:  # orjson's error is one
+            yield LineProblem(number, f"not valid JSON ({exc.msg})")
             continue
         except (ValueError, TypeError, AttributeError) as exc:
             yield LineProblem(number, f"not a {fmt.value.capitalize()} flow record: {exc}")
             continue
         if record is not None:
             yield number, record
-
-
-_JSON_PARSERS = {Format.HUBBLE: parse_hubble, Format.CALICO: parse_calico}

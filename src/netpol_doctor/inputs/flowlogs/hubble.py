@@ -19,7 +19,7 @@ from typing import Any
 from .records import FlowPeer, FlowRecord, Observed
 from .timeparse import rfc3339
 
-__all__ = ["looks_like_hubble", "parse_hubble"]
+__all__ = ["HubbleParser", "NotAFlow", "looks_like_hubble", "parse_hubble"]
 
 #: Verdict enum (flow.proto): the ones that are a policy outcome
 _VERDICTS = {
@@ -36,6 +36,7 @@ _VERDICTS = {
 _DROP_NAMES = {133: "POLICY_DENIED", 181: "POLICY_DENY", 189: "AUTH_REQUIRED"}
 _L4 = (("TCP", "TCP"), ("UDP", "UDP"), ("SCTP", "SCTP"), ("ICMPv4", "ICMP"), ("ICMPv6", "ICMP"))
 
+_EMPTY: dict[str, Any] = {}
 _FLOW_KEYS = frozenset({"verdict", "IP", "l4", "source", "destination", "Type", "event_type"})
 
 
@@ -61,14 +62,38 @@ def _get(d: Any, snake: str, camel: str | None = None) -> Any:
     return value
 
 
-def _peer(endpoint: Any, ip: Any) -> FlowPeer:
-    ns = _get(endpoint, "namespace")
-    pod = _get(endpoint, "pod_name", "podName")
-    return FlowPeer(
+def _peer(
+    endpoint: dict[str, Any], ip: Any, seen: dict[tuple[Any, ...], FlowPeer] | None
+) -> FlowPeer:
+    ns = endpoint.get("namespace")
+    pod = endpoint.get("pod_name", endpoint.get("podName"))
+    key = (ip, ns, pod)
+    if seen is not None:
+        found = seen.get(key)
+        if found is not None:
+            return found
+    peer = FlowPeer(
         ip=ip if isinstance(ip, str) and ip else None,
         namespace=ns if isinstance(ns, str) and ns else None,
         pod=pod if isinstance(pod, str) and pod else None,
     )
+    if seen is not None and len(seen) < _PEERS_KEPT:
+        seen[key] = peer
+    return peer
+
+
+#: distinct (address, namespace, pod) kept per log: the same few repeat millions of times
+_PEERS_KEPT = 100_000
+
+
+class HubbleParser:
+    """`parse_hubble` that shares the peers of one log between its records."""
+
+    def __init__(self) -> None:
+        self.peers: dict[tuple[Any, ...], FlowPeer] = {}
+
+    def __call__(self, doc: Any) -> FlowRecord | None:
+        return parse_hubble(doc, self.peers)
 
 
 def _policies(flow: dict[str, Any], *keys: tuple[str, str]) -> tuple[str, ...]:
@@ -87,7 +112,9 @@ def _policies(flow: dict[str, Any], *keys: tuple[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def parse_hubble(doc: Any) -> FlowRecord | None:
+def parse_hubble(
+    doc: Any, peers: dict[tuple[Any, ...], FlowPeer] | None = None
+) -> FlowRecord | None:
     """One decoded JSON line -> a record; None when the flow carries no policy verdict
     or is a reply (policy judges the connection's first direction); raises
     `NotAFlow` for other response types and ValueError with a sentence for a line
@@ -101,39 +128,47 @@ def parse_hubble(doc: Any) -> FlowRecord | None:
         flow = doc
     if not isinstance(flow, dict):
         raise ValueError("field flow is not an object")
-    verdict = _get(flow, "verdict")
+    get = flow.get  # the hot path: one lookup per field, the camelCase one if absent
+    verdict = get("verdict")
     if verdict is None:
         raise ValueError("the flow has no verdict field")
     observed = _VERDICTS.get(verdict)
     if observed is None:
         return None  # TRACED, TRANSLATED, ERROR, VERDICT_UNKNOWN: no policy outcome
-    if _get(flow, "is_reply", "isReply") is True:
+    reply = get("is_reply", get("isReply"))
+    if reply is True:
         return None
-    ip = _get(flow, "IP", "ip") or {}
+    ip = get("IP", get("ip")) or _EMPTY
     if not isinstance(ip, dict):
         raise ValueError("field IP is not an object")
     protocol, port = "", None
-    l4 = _get(flow, "l4") or {}
+    l4 = get("l4") or _EMPTY
+    if not isinstance(l4, dict):
+        raise ValueError("field l4 is not an object")
     for key, name in _L4:
-        if isinstance(l4, dict) and isinstance(l4.get(key), dict):
+        layer = l4.get(key)
+        if isinstance(layer, dict):
             protocol = name
             if name != "ICMP":
-                raw = _get(l4[key], "destination_port", "destinationPort")
+                raw = layer.get("destination_port", layer.get("destinationPort"))
                 port = raw if isinstance(raw, int) and raw > 0 else None
             break
     if not protocol:
         return None  # no L4 (ARP, IGMP, VRRP): nothing NetworkPolicy decides
-    reason = _get(flow, "drop_reason_desc", "dropReasonDesc")
+    reason = get("drop_reason_desc", get("dropReasonDesc"))
     if isinstance(reason, int):
         reason = _DROP_NAMES.get(reason, str(reason))
-    if observed is Observed.DROPPED and _get(flow, "Type") in ("L7", 2):
+    if observed is Observed.DROPPED and get("Type") in ("L7", 2):
         reason = f"{reason or 'L7'} (L7 proxy)"
-    when = _get(flow, "time") or doc.get("time")
-    node = _get(flow, "node_name", "nodeName") or doc.get("node_name")
-    direction = _get(flow, "traffic_direction", "trafficDirection")
+    when = get("time") or doc.get("time")
+    node = get("node_name", get("nodeName")) or doc.get("node_name")
+    direction = get("traffic_direction", get("trafficDirection"))
+    src, dst = get("source") or _EMPTY, get("destination") or _EMPTY
+    if not isinstance(src, dict) or not isinstance(dst, dict):
+        raise ValueError("field source or destination is not an object")
     return FlowRecord(
-        source=_peer(_get(flow, "source"), _get(ip, "source")),
-        destination=_peer(_get(flow, "destination"), _get(ip, "destination")),
+        source=_peer(src, ip.get("source"), peers),
+        destination=_peer(dst, ip.get("destination"), peers),
         protocol=protocol,
         port=port,
         observed=observed,
