@@ -389,3 +389,20 @@ def test_rfc3339(text: str, expected: float | None) -> None:
     from netpol_doctor.inputs.flowlogs.timeparse import rfc3339
 
     assert rfc3339(text) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_text_and_markdown_goldens(cluster: Snapshot, update_golden: bool) -> None:
+    from netpol_doctor.render.flows import InputStat, render_flows_markdown, render_flows_text
+
+    report = _report(cluster, "hubble.jsonl")
+    stats = [InputStat("hubble.jsonl", "hubble", 7, 1)]
+    golden = Path(__file__).parent / "golden"
+    for name, text in (
+        ("flows-hubble.txt", render_flows_text(report, stats)),
+        ("flows-hubble.md", render_flows_markdown(report, stats)),
+    ):
+        path = golden / name
+        if update_golden:
+            path.write_text(text)
+        assert path.exists(), f"missing golden {path}; run pytest --update-golden"
+        assert text == path.read_text()
