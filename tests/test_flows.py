@@ -406,3 +406,24 @@ def test_text_and_markdown_goldens(cluster: Snapshot, update_golden: bool) -> No
             path.write_text(text)
         assert path.exists(), f"missing golden {path}; run pytest --update-golden"
         assert text == path.read_text()
+
+
+def test_group_and_diagnosis_caps_bound_a_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An internet scan makes one group per address: past the caps, records are
+    counted (not kept) and the smaller groups are left undiagnosed, said so."""
+    import netpol_doctor.analysis.flows as flows_mod
+
+    monkeypatch.setattr(flows_mod, "MAX_DIAGNOSED", 2)
+    folder = GroupFolder(_small(tmp_path))
+    folder.max_groups = 3
+    for i in range(10):
+        rec = FlowRecord(
+            FlowPeer(f"192.0.2.{i}"), FlowPeer("10.0.0.2"), "TCP", 80, Observed.DROPPED, 1.0
+        )
+        folder.add(rec, "t", i + 1)
+    report = analyse(folder, CILIUM)
+    assert len(report.groups) == 3 and report.overflow == 7
+    undiagnosed = [g for g in report.groups if g.diagnosis is None]
+    assert len(undiagnosed) == 1 and "not diagnosed" in (undiagnosed[0].unknown or "")

@@ -95,6 +95,7 @@ class FlowReport:
     shown: int  # groups before --top cut
     records: int  # records counted (after --since and --namespace)
     filtered: int  # records left out by --since / --namespace / no time
+    overflow: int  # records of groups past MAX_GROUPS: counted, not grouped
     newest: float | None
     cutoff: float | None
 
@@ -254,6 +255,9 @@ class _Acc:
 
 
 _MAX_NODES = 10
+#: groups kept, and groups diagnosed (the largest, drops first); see docs/flows.md
+MAX_GROUPS = 100_000
+MAX_DIAGNOSED = 5_000
 
 GroupKey = tuple[str, str, str, int | None]
 
@@ -273,6 +277,9 @@ class GroupFolder:
         self.groups: dict[GroupKey, _Acc] = {}
         self.records = 0
         self.filtered = 0
+        #: records of groups past `max_groups`, counted only
+        self.overflow = 0
+        self.max_groups = MAX_GROUPS
         self.newest: float | None = None
 
     def add(self, record: FlowRecord, name: str, line: int) -> None:
@@ -293,6 +300,11 @@ class GroupFolder:
         key = (src.label, dst.label, record.protocol, record.port)
         acc = self.groups.get(key)
         if acc is None:
+            if len(self.groups) >= self.max_groups:
+                # A scan from the internet makes a group per address: past the cap,
+                # records are counted, not kept (memory stays bounded).
+                self.overflow += record.count
+                return
             acc = self.groups[key] = _Acc(src, dst, f"{name}:{line}")
         n = record.count
         self.records += n
@@ -360,7 +372,12 @@ def analyse(
     elif folder.window.since is not None:
         cutoff = folder.window.since
     memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]] = {}
-    groups = [_answer(folder.resolve.snapshot, key, acc, cni, memo) for key, acc in accs]
+    # Diagnose the groups that matter most first: with drops, then the largest.
+    accs.sort(key=lambda ka: _priority(ka[1]))
+    groups = [
+        _answer(folder.resolve.snapshot, key, acc, cni, memo if i < MAX_DIAGNOSED else None)
+        for i, (key, acc) in enumerate(accs)
+    ]
     groups.sort(key=_rank)
     shown = len(groups)
     if top is not None:
@@ -370,9 +387,15 @@ def analyse(
         shown,
         records,
         folder.filtered + folder.records - records,
+        folder.overflow,
         folder.newest,
         cutoff,
     )
+
+
+def _priority(acc: _Acc) -> tuple[int, int]:
+    dropped = acc.counts[Observed.DROPPED] + acc.counts[Observed.AUDIT]
+    return (0 if dropped else 1, -sum(acc.counts.values()))
 
 
 def _rank(g: FlowGroup) -> tuple[int, int, int, str, str, str, int]:
@@ -395,8 +418,13 @@ def _question(
     protocol: str,
     port: int | None,
     cni: CniInfo | None,
-    memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]],
+    memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]] | None,
 ) -> tuple[Diagnosis | None, str | None]:
+    if memo is None:
+        return None, (
+            f"not diagnosed: only the {MAX_DIAGNOSED} largest groups are (narrow the input "
+            "with --namespace or --since)"
+        )
     if src.spec is None or dst.spec is None:
         why = src.why if src.spec is None else dst.why
         return None, why or "an end of the flow is not in the input"
@@ -419,7 +447,7 @@ def _answer(
     key: GroupKey,
     acc: _Acc,
     cni: CniInfo | None,
-    memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]],
+    memo: dict[tuple[str, str, int | None, str], tuple[Diagnosis | None, str | None]] | None,
 ) -> FlowGroup:
     _, _, protocol, port = key
     diag, unknown = _question(snapshot, acc.source, acc.destination, protocol, port, cni, memo)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..analysis.flows import FlowGroup, FlowReport
+from ..analysis.flows import MAX_GROUPS, FlowGroup, FlowReport
 from ..explain import rule_name
 from ..findings import Finding
 from ..inputs.flowlogs import Observed
@@ -88,6 +88,11 @@ def render_flows_text(report: FlowReport, inputs: list[InputStat]) -> str:
         + (f", showing {len(report.groups)}" if len(report.groups) < report.shown else "")
         + (f"; {report.filtered} left out by --since/--namespace" if report.filtered else "")
     )
+    if report.overflow:
+        out.append(
+            f"{report.overflow} record(s) of further flows were counted but not grouped: "
+            f"more than {MAX_GROUPS} distinct flows (narrow with --namespace or --since)"
+        )
     if report.cutoff is not None:
         out.append(f"since {_iso(report.cutoff)} (newest record {_iso(report.newest)})")
     mismatches = sum(1 for g in report.groups if g.mismatch)
@@ -172,6 +177,7 @@ def flows_dict(
         ],
         "records": report.records,
         "left_out": report.filtered,
+        "not_grouped": report.overflow,
         "since": _iso(report.cutoff),
         "newest": _iso(report.newest),
         "groups_total": report.shown,
