@@ -124,7 +124,7 @@ def render_flows_text(report: FlowReport, inputs: list[InputStat]) -> str:
             out.append(f"  [{f.severity.value}] {f.id}: {first}")
             if more:
                 out += [f"    {line}" for line in more.split("\n")]
-            if f.fix is not None and not fixed and not g.mismatch:
+            if f.fix is not None and not fixed:
                 fixed = True
                 out.append(f"    fix: {f.fix.summary}")
                 if f.fix.snippet:
