@@ -132,10 +132,47 @@ def test_antrea_sample() -> None:
     assert drop.reason == "rule DropAll" and dedup.count == 3
 
 
+def test_aws_sample() -> None:
+    fmt, records, problems = _read("aws.log")
+    assert fmt is Format.AWS  # told from line 2: line 1 is another of the agent's lines
+    assert len(records) == 5
+    assert [p.line for p in problems] == [7] and "not valid JSON" in problems[0].message
+    deny = records[0]
+    assert deny.source == FlowPeer("10.244.1.10") and deny.destination == FlowPeer("10.244.2.12")
+    assert (deny.protocol, deny.port, deny.observed) == ("TCP", 5432, Observed.DROPPED)
+    assert deny.time == pytest.approx(1796408401.12) and deny.direction == "INGRESS"
+    assert records[1].observed is Observed.ALLOWED
+    cloudwatch = records[4]
+    assert cloudwatch.node == "node-2" and cloudwatch.time is None
+    assert cloudwatch.reason == "tier NETWORK_POLICY"
+
+
+def test_aws_ipv6_wording_and_expired_entries() -> None:
+    v6 = (
+        "Flow Info: Src IP: fd00::1 Src Port: 1 Dest IP: fd00::2 Dest Port: 53 "
+        "Proto: UDP Verdict: DENY Direction: egress Tier: ADMIN"
+    )
+    expired = (
+        "Node: n;SIP: 1.1.1.1;SPORT: 1;DIP: 2.2.2.2;DPORT: 80;PROTOCOL: TCP;"
+        "PolicyVerdict: EXPIRED/DELETED"
+    )
+    items = [i for i in read_records([v6, expired]) if isinstance(i, tuple)]
+    assert len(items) == 1
+    rec = items[0][1]
+    assert (rec.destination.ip, rec.protocol, rec.port) == ("fd00::2", "UDP", 53)
+    assert rec.direction == "EGRESS" and rec.reason == "tier ADMIN"
+
+
 def test_detection_and_an_unknown_format() -> None:
     assert detect_format('{"flow": {"verdict": "FORWARDED"}}') is Format.HUBBLE
     assert detect_format('{"action": "deny", "reporter": "src"}') is Format.CALICO
     assert detect_format("2026/01/02 03:04:05.000001 IngressRule ...") is Format.ANTREA
+    assert (
+        detect_format(
+            "Node: n;SIP: 1.1.1.1;SPORT: 1;DIP: 2.2.2.2;DPORT: 80;PROTOCOL: TCP;PolicyVerdict: DENY"
+        )
+        is Format.AWS
+    )
     assert detect_format('{"hello": 1}') is None
     items = list(read_records(["", "hello world\n", "more\n"]))
     assert len(items) == 1 and isinstance(items[0], LineProblem) and items[0].line == 2

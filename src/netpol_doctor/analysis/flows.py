@@ -542,7 +542,7 @@ def _mismatch(g: FlowGroup) -> list[Finding]:
 
 
 def _policy_reason(reason: str) -> bool:
-    return reason.startswith(("POLICY_", "AUTH_REQUIRED", "rule ", "the default drop"))
+    return reason.startswith(("POLICY_", "AUTH_REQUIRED", "rule ", "tier ", "the default drop"))
 
 
 def _span(g: FlowGroup) -> str:

@@ -164,7 +164,7 @@ def _flows(
     cni: str | None,
     color: bool | None,
 ) -> None:
-    """Explain flow-log records (Hubble, Calico, Antrea; FILE or - for stdin): grouped
+    """Explain flow-log records (Hubble, Calico, Antrea, AWS; FILE or - for stdin): grouped
     by source, destination, protocol and port, each with the verdict the policies give,
     its deciding rule and fix; where the log and the policies disagree, that first.
     Exit code: 0 they agree, 1 some group disagrees, 2 nothing could be read."""

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from .antrea import looks_like_antrea, parse_antrea
+from .aws import looks_like_aws, parse_aws
 from .calico import looks_like_calico, parse_calico
 from .hubble import HubbleParser, NotAFlow, looks_like_hubble
 from .records import FlowPeer, FlowRecord, LineProblem, Observed
@@ -34,20 +35,27 @@ class Format(Enum):
     HUBBLE = "hubble"
     CALICO = "calico"
     ANTREA = "antrea"
+    AWS = "aws"
 
     @property
     def cni(self) -> str:
         """The plugin a log of this format proves is running."""
-        return {"hubble": "cilium", "calico": "calico", "antrea": "antrea"}[self.value]
+        return {"hubble": "cilium", "calico": "calico", "antrea": "antrea", "aws": "aws-vpc-cni"}[
+            self.value
+        ]
 
 
 #: a line longer than this is not a flow record (and would cost memory to decode)
 MAX_LINE = 1 << 20
+#: lines looked at to tell the format: the AWS agent's log has other lines before flows
+DETECT_LINES = 200
 
 
 def detect_format(line: str | bytes) -> Format | None:
     """The format of a log from its first non-empty line; None if none fits."""
     text = (line.decode("utf-8", "replace") if isinstance(line, bytes) else line).strip()
+    if looks_like_aws(text):
+        return Format.AWS
     if text.startswith("{"):
         try:
             doc = json.loads(text)
@@ -73,23 +81,27 @@ def read_records(
     `LineProblem` for the first non-empty line and nothing else."""
     it: Iterator[str | bytes] = iter(lines)
     skipped: list[str | bytes] = []
-    first: str | bytes = ""
+    first = 0  # the first non-empty line, if any
     for line in it:
         skipped.append(line)
-        if line.strip():
-            first = line
+        if not line.strip():
+            continue
+        first = first or len(skipped)
+        if fmt is not None:
+            break
+        fmt = detect_format(line[:MAX_LINE])
+        # The first line decides, except that an AWS agent log has other lines first.
+        if fmt is not None or len(skipped) >= DETECT_LINES:
             break
     if not first:
         return
     if fmt is None:
-        fmt = detect_format(first[:MAX_LINE])
-        if fmt is None:
-            yield LineProblem(
-                len(skipped),
-                "not a Hubble, Calico or Antrea flow record, so the format of the file "
-                "cannot be told (give --format)",
-            )
-            return
+        yield LineProblem(
+            first,
+            "not a Hubble, Calico, Antrea or AWS network policy agent flow record, so the "
+            "format of the file cannot be told (give --format)",
+        )
+        return
     yield fmt
     parse: Callable[[Any], FlowRecord | None] | None = None
     if fmt is Format.HUBBLE:
@@ -106,6 +118,8 @@ def read_records(
         try:
             if parse is not None:
                 record = parse(orjson.loads(text))
+            elif fmt is Format.AWS:
+                record = _aws(text)
             else:
                 record = parse_antrea(
                     text.decode("utf-8", "replace") if isinstance(text, bytes) else text
@@ -123,3 +137,10 @@ def read_records(
             continue
         if record is not None:
             yield number, record
+
+
+def _aws(text: str | bytes) -> FlowRecord | None:
+    line = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    if not looks_like_aws(line):
+        return None  # the agent's other log lines
+    return parse_aws(line, orjson.loads(text) if line.startswith("{") else None)
