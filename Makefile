@@ -39,10 +39,12 @@ test: lint
 # ~6 GB of disk and memory).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/scale.py --sizes 1000,5000,20000
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/flows.py --mb 20
 	$(BIN)/python bench/scale.py --sizes 1000,5000,20000 --no-peer --runs 1
 
 bench-100k: $(STAMP)

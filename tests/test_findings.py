@@ -29,6 +29,10 @@ TESTED_IN_PYTHON = {
     "policy-warning",
     "reads-forbidden",
     "policy-invalid",
+    # evidence from flow logs: tests/test_flows.py (trigger and near miss each)
+    "observed-drop-policy-allows",
+    "observed-allow-policy-denies",
+    "observed-policy-not-in-input",
 }
 
 

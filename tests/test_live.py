@@ -76,6 +76,7 @@ def test_only_get_requests_for_every_command(
         ("matrix", "--port", "8080", "-n", "shop"),
         ("check",),
         ("snapshot", "save", str(tmp_path / "snap")),
+        ("flows", str(Path(__file__).parent / "data" / "flows" / "hubble.jsonl")),
     ]
     for args in commands:
         r = _cli(kubeconfig, *args)

@@ -755,6 +755,12 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
     click.echo(f"packed {s['pods']} pods, {s['networkpolicies']} policies into {output}")
 
 
+# Subcommands in their own modules import the helpers above, so they come after them.
+from .shells import flows_cmd  # noqa: E402
+
+cli.add_command(flows_cmd.flows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: every library error becomes one sentence and exit code 2."""
     return run_group(cli, argv, "netpol-doctor")

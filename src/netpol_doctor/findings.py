@@ -90,6 +90,10 @@ CATALOG: dict[str, str] = {
     "cni-unhealthy": "Network plugin agents restart, crash-loop or are not ready.",
     "policy-denied-event": "An Event records a policy denial involving these pods.",
     "aws-vpc-cni-port-limit": "More port entries than the AWS VPC CNI policy agent supports.",
+    # evidence from the data plane (flows, probe): what was observed vs. the verdict
+    "observed-drop-policy-allows": "The data plane dropped traffic that the policies allow.",
+    "observed-allow-policy-denies": "The data plane let through traffic that the policies deny.",
+    "observed-policy-not-in-input": "A flow log names a policy that the input does not have.",
     # context
     "not-isolated": "No policy selects the pod in that direction: policy does not block it there.",
     "default-deny-ingress": "A namespace-wide default deny isolates the pod for ingress.",
