@@ -49,6 +49,7 @@ from .model import (
     Protocol,
     Requirement,
 )
+from .policy import aws_limits
 from .selectors import Tri, match_ip_block, match_port, match_selector
 from .snapshot import Snapshot
 from .targets import endpoint_for_pod
@@ -218,11 +219,20 @@ def compute_matrix(
     pods = pods_in_scope(snapshot, namespaces)
     if not cni.enforces_policy:
         return _all_allowed(pods, port, protocol, cni)
-    if any(evaluates(x, cni.name) for x in snapshot.extended):
+    if _exact_only(snapshot, cni):
         return _pairwise(snapshot, pods, port, protocol, cni, sem)
     ctx = _Context(snapshot, pods, sem, port, protocol)
     table = ctx.table()
     return Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+
+
+def _exact_only(snapshot: Snapshot, cni: CniInfo) -> bool:
+    """Pairs the pod classes cannot answer: admin-tier and other families' selectors
+    read labels the classes do not keep, and the AWS agent's port limit (CNI-10) holds
+    per peer address."""
+    if cni.name == aws_limits.AWS_CNI and aws_limits.may_overflow(snapshot.policies):
+        return True
+    return any(evaluates(x, cni.name) for x in snapshot.extended)
 
 
 def _all_allowed(pods: list[Pod], port: int, protocol: Protocol, cni: CniInfo) -> Matrix:
@@ -785,7 +795,7 @@ def compute_port_sweep(
     for proto, port in all_ports(snapshot):
         groups[_port_signature(snapshot, proto, port)].append((proto, port))
     pods = list(pods_in_scope(snapshot, namespaces))
-    if not cni.enforces_policy or any(evaluates(x, cni.name) for x in snapshot.extended):
+    if not cni.enforces_policy or _exact_only(snapshot, cni):
         # The same answer as `matrix --port P` and `diagnose` for each port: the data
         # plane's (no enforcement), or the layered engine pair by pair.
         # Ports are not grouped here: other families' rules name ports NetworkPolicy's
