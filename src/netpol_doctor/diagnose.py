@@ -87,6 +87,8 @@ class Diagnosis:
     #: the asked address is a pod's Multus secondary interface (the pairs then read the
     #: owner's primary interface, which is what `policy_verdict` is about)
     secondary: SecondaryAddress | None = None
+    #: both ends are on the secondary network (else the packet crosses a primary one)
+    shared_network: bool = False
 
     def decides(self, f: Finding) -> bool:
         """Is this finding part of what decides the verdict (vs. something to check too)?"""
@@ -151,14 +153,17 @@ def diagnose(
         raise QuestionError("--port is required (except for the `dns` and `apiserver` checks)")
     secondary, role = _secondary(snapshot, source, destination)
     dst = resolve(snapshot, destination, namespace=namespace, port=port, protocol=protocol)
+    shared = secondary is not None and _shares_network(secondary, dst if role == "source" else src)
     if secondary is not None:
-        # NetworkPolicy applies to the owner's primary interface only: the pairs read
-        # that interface; the secondary address itself decides below.
+        # Between two ends of the secondary network NetworkPolicy reads nothing: the
+        # pairs read the owner's primary interface instead. Otherwise the packet crosses
+        # the other end's primary interface as an outside address: the pairs read that.
         owner = resolve(
             snapshot, secondary.pod.key, port=None if role == "source" else port, protocol=protocol
         )
+        asked = src if role == "source" else dst
         relabel = Target(
-            source if role == "source" else destination, "ip", secondary.label, owner.members
+            asked.spec, "ip", secondary.label, owner.members if shared else asked.members
         )
         if role == "source":
             src = relabel
@@ -184,7 +189,7 @@ def diagnose(
     findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
     diag = Diagnosis(verdict, src, dst, port, protocol, tuple(pairs), findings, cni, (), symptom)
     if secondary is not None:
-        return _on_secondary(diag, secondary, role)
+        return _on_secondary(diag, secondary, role, shared)
     if not cni.enforces_policy:
         return _unenforced(diag)
     limited = _aws_limited(diag)
@@ -222,21 +227,43 @@ def _overridden(
     )
 
 
-def _on_secondary(diag: Diagnosis, secondary: SecondaryAddress, role: str) -> Diagnosis:
-    """NP-98: traffic between secondary interfaces bypasses NetworkPolicy (seed 000:
-    "RDMA/NCCL traffic on secondary interfaces bypasses CNI entirely")."""
-    others = diag.source if role == "destination" else diag.destination
-    pods = [m.endpoint.pod for m in others.members if m.endpoint.kind is EndpointKind.POD]
+def _shares_network(secondary: SecondaryAddress, other: Target) -> bool:
+    """Is every pod at the other end attached to the asked address's network?"""
+    pods = [m.endpoint.pod for m in other.members if m.endpoint.kind is EndpointKind.POD]
     net = secondary.attachment.network
-    lacking = [p for p in pods if p is not None and dataplane.on_network(p, net) is None]
-    shared = bool(pods) and not lacking
+    return bool(pods) and all(
+        p is not None and dataplane.on_network(p, net) is not None for p in pods
+    )
+
+
+def _on_secondary(
+    diag: Diagnosis, secondary: SecondaryAddress, role: str, shared: bool
+) -> Diagnosis:
+    """NP-98: traffic between secondary interfaces bypasses NetworkPolicy (seed 000:
+    "RDMA/NCCL traffic on secondary interfaces bypasses CNI entirely"). From an end
+    without that network the packet crosses its primary interface, where the policies
+    do apply: a denial there is certain; anything else depends on routing."""
+    others = diag.source if role == "destination" else diag.destination
+    pods = [m.endpoint.pod for m in others.members if m.endpoint.pod is not None]
+    net = secondary.attachment.network
+    lacking = [p for p in pods if dataplane.on_network(p, net) is None]
     other = lacking[0] if lacking else (pods[0] if pods else None)
     port = diag.port if isinstance(diag.port, int) else 0
     finding = dataplane.secondary_address_finding(
         secondary, other, role, port, diag.protocol or Protocol.TCP
     )
-    verdict = Verdict.ALLOWED if shared else Verdict.UNKNOWN
-    return replace(_overridden(diag, verdict, "secondary-network", [finding]), secondary=secondary)
+    if shared:
+        verdict = Verdict.ALLOWED
+    elif diag.verdict is Verdict.DENIED:
+        # the policies drop it on the primary interface before routing matters
+        return replace(diag, findings=(*diag.findings, finding), secondary=secondary)
+    else:
+        verdict = Verdict.UNKNOWN
+    return replace(
+        _overridden(diag, verdict, "secondary-network", [finding]),
+        secondary=secondary,
+        shared_network=shared,
+    )
 
 
 def _aws_limited(diag: Diagnosis) -> Diagnosis | None:

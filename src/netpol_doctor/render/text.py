@@ -140,7 +140,7 @@ def _pair_block(out: _Out, p: PairResult) -> None:
 
 _POLICY_HEADING = "What the policies would do once a plugin enforces them"
 _POLICY_HEADINGS = {
-    "secondary-network": "What the policies say about the primary (cluster) interface",
+    "secondary-network": "What the policies say on the primary (cluster) interface",
     "aws-vpc-cni-port-limit": "What the policies say",
 }
 
@@ -149,6 +149,12 @@ def _override_note(diag: Diagnosis, policy: Verdict) -> str:
     """Why the headline is not the policies' own answer, under the headline."""
     if diag.overridden_by == "secondary-network" and diag.secondary is not None:
         s = diag.secondary
+        if not diag.shared_network:
+            return (
+                f"{s.ip} is {s.pod.key}'s {s.attachment.label} address; the other end is "
+                "not on that network, so the traffic crosses its primary interface, where "
+                f"the policies say {policy.value} for this address"
+            )
         primary = ", ".join(str(ip) for ip in s.pod.ips) or "no IP"
         return (
             f"{s.ip} is {s.pod.key}'s {s.attachment.label} address, not subject to "
