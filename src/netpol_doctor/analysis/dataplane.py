@@ -101,11 +101,17 @@ def secondary_address_finding(
         if other is not None
         else ("the source" if role == "destination" else "the destination")
     )
+    path = (
+        "the packet goes out through its primary interface, where NetworkPolicy applies "
+        "to it as an outside address, and reaches the secondary network only if something "
+        "routes it there"
+        if role == "destination"
+        else "the packet can only arrive on its primary interface, where NetworkPolicy "
+        "applies to it as an outside address, and only if something routes it there"
+    )
     msg = (
-        f"{where} (from {source}); {who} has no interface on that network, so the packet "
-        "goes out through the primary interface, where NetworkPolicy applies to it as an "
-        "outside address, and reaches the secondary network only if something routes it "
-        f"there: whether it arrives cannot be told from the input. Otherwise, {ADVICE}"
+        f"{where} (from {source}); {who} has no interface on that network, so {path}: "
+        f"whether it arrives cannot be told from the input. Otherwise, {ADVICE}"
     )
     refs = (asked.pod.ref,) + ((other.ref,) if other is not None else ())
     return Finding("secondary-network", Severity.WARNING, msg, refs)
