@@ -5,7 +5,8 @@ What the agent does, from its source (aws/aws-network-policy-agent):
 - `pkg/utils/utils.go`: each BPF map value is `TRIE_VALUE_LENGTH = 288` bytes, 24
   entries of (protocol, start port, end port); `ComputeTrieValue` writes entries until
   the value is full and silently drops the rest (the C side: `MAX_PORT_PROTOCOL 24`).
-- `pkg/ebpf/bpf_client.go` `computeMapEntriesFromEndpointRules`: the map is keyed by
+- `pkg/ebpf/bpf_client.go` (later `pkg/fwruleprocessor`)
+  `ComputeMapEntriesFromEndpointRules`: the map is keyed by
   address (a /32 for each peer pod, the CIDR of an ipBlock); the entries of one key are
   the rules naming that address, plus those of every ipBlock CIDR containing it, plus
   the catch-all ones, all protocols together; a rule without ports adds one "any
@@ -17,7 +18,12 @@ distinct (protocol, port, endPort) of every rule whose peers match that end. Up 
 all are kept. Past 24, *which* 24 are kept is random, so a port the policies admit may
 or may not be enforced as admitted: the answer is `unknown`, never `allowed`.
 (AWS's documentation states the limit per protocol per selector; the source counts per
-address across protocols, which is never fewer.)
+address across protocols, which is never fewer.) Not modelled, so left `unknown`: a
+0.0.0.0/0 rule without ports sets the agent's allow-all flag, whose entry is written
+first and always kept.
+
+Source read at aws/aws-network-policy-agent commits 00e231cf (utils.go) and the
+fwruleprocessor of the current tree; the C side in `pkg/ebpf/c/tc.v4ingress.bpf.c`.
 
 Imports `model`, `selectors`, `engine`.
 """
