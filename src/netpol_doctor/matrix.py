@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -223,16 +223,39 @@ def compute_matrix(
         return _pairwise(snapshot, pods, port, protocol, cni, sem)
     ctx = _Context(snapshot, pods, sem, port, protocol)
     table = ctx.table()
-    return Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+    m = Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+    return _aws_limited(snapshot, m, sem)
 
 
 def _exact_only(snapshot: Snapshot, cni: CniInfo) -> bool:
     """Pairs the pod classes cannot answer: admin-tier and other families' selectors
-    read labels the classes do not keep, and the AWS agent's port limit (CNI-10) holds
-    per peer address."""
-    if cni.name == aws_limits.AWS_CNI and aws_limits.may_overflow(snapshot.policies):
-        return True
+    read labels the classes do not keep."""
     return any(evaluates(x, cni.name) for x in snapshot.extended)
+
+
+def _aws_limited(snapshot: Snapshot, m: Matrix, sem: Semantics) -> Matrix:
+    """CNI-10 holds per peer address, which classes do not see: the `allowed` pairs
+    whose isolated side may hold more entries than the AWS agent keeps are evaluated
+    one by one (as `diagnose` does) and patched. The entry count does not depend on the
+    port, so a sweep group's patches hold for all its ports."""
+    if m.cni.name != aws_limits.AWS_CNI:
+        return m
+    zones = aws_limits.overflow_zones(snapshot.policies)
+    if not zones:
+        return m
+    eps = [endpoint_for_pod(snapshot, p) for p in m.pods]
+    patches = dict(m.patches)
+    for i, src in enumerate(m.pods):
+        egress = (src.namespace, Direction.EGRESS) in zones
+        for j, dst in enumerate(m.pods):
+            if not (egress or (dst.namespace, Direction.INGRESS) in zones):
+                continue
+            if m.verdict(i, j) is not Verdict.ALLOWED:
+                continue
+            d = evaluate_flow(snapshot, eps[i], eps[j], m.protocol, m.port, sem)
+            if d.verdict is not Verdict.ALLOWED:
+                patches[(i, j)] = CODES.index(d.verdict)
+    return replace(m, patches=patches, _by_row=None, _ns_counts=None)
 
 
 def _all_allowed(pods: list[Pod], port: int, protocol: Protocol, cni: CniInfo) -> Matrix:
@@ -819,5 +842,5 @@ def compute_port_sweep(
         m = Matrix(
             ctx.port, ctx.protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table)
         )
-        swept.append((tuple(ports), m))
+        swept.append((tuple(ports), _aws_limited(snapshot, m, ctx.sem)))
     return PortSweep(tuple(pods), swept)

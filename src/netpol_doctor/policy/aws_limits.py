@@ -114,16 +114,18 @@ def apply_limit(decision: Decision) -> Decision:
     return replace(decision, verdict=Verdict.UNKNOWN)
 
 
-def may_overflow(policies: Iterable[NetworkPolicy]) -> bool:
-    """Could any address's entry list pass the limit? (All entries of one namespace's
-    policies for one direction bound those of any pod in it.) Cheap; decides whether
-    `matrix` must take the exact pair-by-pair path."""
+def overflow_zones(policies: Iterable[NetworkPolicy]) -> set[tuple[str, Direction]]:
+    """(namespace, direction) where some address's entry list could pass the limit:
+    all entries of one namespace's policies for one direction bound those of any pod in
+    it. Cheap; tells `matrix` which pairs need the exact, per-pair answer."""
     union: dict[tuple[str, Direction], set[Entry]] = {}
     for p in policies:
         for d in Direction:
             bucket = union.setdefault((p.namespace, d), set())
             for rule in p.rules(d):
                 bucket.update(_entries(rule))
-            if len(bucket) > ENTRY_LIMIT:
-                return True
-    return False
+    return {zone for zone, entries in union.items() if len(entries) > ENTRY_LIMIT}
+
+
+def may_overflow(policies: Iterable[NetworkPolicy]) -> bool:
+    return bool(overflow_zones(policies))
