@@ -234,27 +234,38 @@ def _exact_only(snapshot: Snapshot, cni: CniInfo) -> bool:
 
 
 def _aws_limited(snapshot: Snapshot, m: Matrix, sem: Semantics) -> Matrix:
-    """CNI-10 holds per peer address, which classes do not see: the `allowed` pairs
-    whose isolated side may hold more entries than the AWS agent keeps are evaluated
-    one by one (as `diagnose` does) and patched. The entry count does not depend on the
-    port, so a sweep group's patches hold for all its ports."""
+    """CNI-10 holds per peer address, which the class table does not see: the `allowed`
+    pairs where a subject's policies may hold more entries than the AWS agent keeps are
+    evaluated as `diagnose` does and patched. Which rules name a peer is the same for
+    every pod of a class, so one evaluation per class pair decides (pairs with a
+    pod-level exemption, a pod to itself or its node, are evaluated alone). The entry
+    count does not depend on the port: a sweep group's patches hold for all its ports."""
     if m.cni.name != aws_limits.AWS_CNI:
         return m
-    zones = aws_limits.overflow_zones(snapshot.policies)
-    if not zones:
+    subjects = aws_limits.overflow_subjects(snapshot, m.pods)
+    if not subjects:
         return m
     eps = [endpoint_for_pod(snapshot, p) for p in m.pods]
+    by_class: dict[tuple[int, int], bool] = {}
     patches = dict(m.patches)
+    everyone = range(len(m.pods))
+    ingress = [j for j, p in enumerate(m.pods) if (p.key, Direction.INGRESS) in subjects]
     for i, src in enumerate(m.pods):
-        egress = (src.namespace, Direction.EGRESS) in zones
-        for j, dst in enumerate(m.pods):
-            if not (egress or (dst.namespace, Direction.INGRESS) in zones):
+        row = m.row(i)
+        others = everyone if (src.key, Direction.EGRESS) in subjects else ingress
+        for j in others:
+            if row[j] != ALLOWED:
                 continue
-            if m.verdict(i, j) is not Verdict.ALLOWED:
-                continue
-            d = evaluate_flow(snapshot, eps[i], eps[j], m.protocol, m.port, sem)
-            if d.verdict is not Verdict.ALLOWED:
-                patches[(i, j)] = CODES.index(d.verdict)
+            key = (int(m.class_of[i]), int(m.class_of[j]))
+            limited = by_class.get(key) if i != j else None
+            if limited is None:
+                d = evaluate_flow(snapshot, eps[i], eps[j], m.protocol, m.port, sem)
+                limited = d.verdict is not Verdict.ALLOWED
+                exempt = d.egress.exemption is not None or d.ingress.exemption is not None
+                if not exempt:
+                    by_class[key] = limited
+            if limited:
+                patches[(i, j)] = CODES.index(Verdict.UNKNOWN)
     return replace(m, patches=patches, _by_row=None, _ns_counts=None)
 
 

@@ -33,9 +33,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from ..engine import Decision, DirectionResult, Verdict
-from ..model import Direction, NetworkPolicy, Protocol, Rule
+from ..engine import Decision, DirectionResult, Verdict, selecting_policies
+from ..model import Direction, NetworkPolicy, Pod, Protocol, Rule
 from ..selectors import Tri
+from ..snapshot import Snapshot
 
 __all__ = [
     "AWS_CNI",
@@ -129,3 +130,22 @@ def overflow_zones(policies: Iterable[NetworkPolicy]) -> set[tuple[str, Directio
 
 def may_overflow(policies: Iterable[NetworkPolicy]) -> bool:
     return bool(overflow_zones(policies))
+
+
+def overflow_subjects(snapshot: Snapshot, pods: Iterable[Pod]) -> set[tuple[str, Direction]]:
+    """(pod key, direction) whose selecting policies hold more than the limit's worth of
+    entries in all: only their flows can be affected."""
+    zones = overflow_zones(snapshot.policies)
+    out: set[tuple[str, Direction]] = set()
+    for pod in pods:
+        for d in Direction:
+            if (pod.namespace, d) not in zones:
+                continue
+            entries: set[Entry] = set()
+            for p in selecting_policies(snapshot, pod):
+                if p.controls(d):
+                    for rule in p.rules(d):
+                        entries.update(_entries(rule))
+            if len(entries) > ENTRY_LIMIT:
+                out.add((pod.key, d))
+    return out
