@@ -100,11 +100,25 @@ def _ips(item: dict[str, Any], where: str, out: list[Problem]) -> tuple[IPAddres
     for i, text in enumerate(raw):
         ip = _address(text)
         if ip is None:
-            shown = text[:64] if isinstance(text, str) else type(text).__name__
-            out.append((where, f"ips[{i}] {shown!r} is not an IP address; ignored"))
+            shown = repr(text[:64]) if isinstance(text, str) else _kind(text)
+            out.append((where, f"ips[{i}] {shown} is not an IP address; ignored"))
         elif ip not in ips:
             ips.append(ip)
     return tuple(ips)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", bool: "a boolean"}.get(type(value), "a number")
+
+
+def _name(item: dict[str, Any], where: str, out: list[Problem]) -> str | None:
+    name = item.get("name")
+    if isinstance(name, str) and name:
+        return name
+    out.append((where, "has no network `name` (a non-empty string); ignored"))
+    return None
 
 
 def _text(item: dict[str, Any], key: str, where: str, out: list[Problem]) -> str | None:
@@ -129,9 +143,8 @@ def _status(text: str, annotation: str, out: list[Problem]) -> list[Attachment]:
         if not isinstance(item, dict):
             out.append((where, "is not a JSON object; ignored"))
             continue
-        name = _text(item, "name", where, out)
+        name = _name(item, where, out)
         if name is None:
-            out.append((where, "has no network `name`; ignored"))
             continue
         default = item.get("default", False)
         if not isinstance(default, bool):
@@ -151,9 +164,8 @@ def _request(text: str, pod_namespace: str, out: list[Problem]) -> list[Attachme
             if not isinstance(item, dict):
                 out.append((where, "is not a JSON object; ignored"))
                 continue
-            name = _text(item, "name", where, out)
+            name = _name(item, where, out)
             if name is None:
-                out.append((where, "has no network `name`; ignored"))
                 continue
             ns = _text(item, "namespace", where, out)
             iface = _text(item, "interface", where, out)
