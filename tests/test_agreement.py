@@ -67,3 +67,29 @@ def test_diagnose_matrix_and_sweep_agree(path: Path, tmp_path: Path) -> None:
                     assert code is want, ("sweep", path.name, plugin, src.key, dst.key, port)
     live_pods = sum(1 for p in snap.pods if not p.is_template)
     assert compared or not ports or live_pods < 1, "nothing was compared"
+
+
+AWS_CASE = Path(__file__).parent / "cases" / "finding-aws-vpc-cni-port-limit.yaml"
+
+
+@pytest.mark.parametrize("plugin", ["aws-vpc-cni", "calico"])
+def test_aws_port_limit_every_pair_and_port(plugin: str, tmp_path: Path) -> None:
+    """CNI-10 holds per peer address, which the pod classes of the fast path cannot
+    see: every pair and port of the port-limit case, through all three commands."""
+    case = yaml.safe_load(AWS_CASE.read_text())
+    snap = snapshot_of(tmp_path, [_expand(o) for o in case["objects"]])
+    cni = CniInfo(profile_named(plugin), forced=True)
+    sweep = compute_port_sweep(snap, cni=cni)
+    unknown = 0
+    for proto, port in [(p, n) for p, n in all_ports(snap) if n in (8001, 8024, 8025, 8029, 8080)]:
+        m = compute_matrix(snap, port, proto, cni=cni)
+        for i, src in enumerate(m.pods):
+            for j, dst in enumerate(m.pods):
+                want = m.verdict(i, j)
+                got = diagnose(snap, src.key, dst.key, port, proto, cni=cni).verdict
+                assert got is want, (plugin, src.key, dst.key, port)
+                (code,) = [v for v in CODES if (proto, port) in sweep.pair(i, j)[v]]
+                assert code is want, ("sweep", plugin, src.key, dst.key, port)
+                unknown += want.value == "unknown"
+    # The limit makes answers unknown on AWS only (a -> many, trainer -> api).
+    assert (unknown > 0) is (plugin == "aws-vpc-cni")

@@ -19,6 +19,7 @@ from .cni import aws_port_limit_findings as cni_aws_port_limit
 from .engine import Decision, Endpoint, EndpointKind, Semantics, Verdict
 from .findings import Finding, Fix, Severity
 from .fixes import add_policy_type, edit_preview, to_yaml
+from .inputs import multus
 from .layers import evaluate_flow
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -559,7 +560,6 @@ _MESH_ANNOTATIONS = (
     "ambient.istio.io/redirection",
 )
 _MESH_NS_LABELS = ("istio-injection", "istio.io/rev", "istio.io/dataplane-mode")
-_MULTUS = ("k8s.v1.cni.cncf.io/networks", "k8s.v1.cni.cncf.io/network-status")
 
 
 def mesh_and_multus_findings(snapshot: Snapshot, pods: Iterable[Pod]) -> list[Finding]:
@@ -586,7 +586,7 @@ def mesh_and_multus_findings(snapshot: Snapshot, pods: Iterable[Pod]) -> list[Fi
                     (pod.ref,),
                 )
             )
-        nets = annotations.get(_MULTUS[0])
+        nets = ", ".join(a.network for a in multus.secondary_attachments(pod))
         if nets:
             out.append(
                 Finding(

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from . import context
+from .analysis import dataplane
+from .analysis.dataplane import SecondaryAddress
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import (
     Decision,
@@ -25,13 +27,15 @@ from .engine import (
     Verdict,
 )
 from .errors import QuestionError
-from .explain import direction_summary, peer_outcome, port_outcome, rule_name
+from .explain import direction_summary, peer_outcome, port_outcome_lines, rule_name
 from .extended import Action
 from .findings import Finding, Severity
 from .fixes import allow_flow_policy
 from .layers import evaluate_flow, family_findings
 from .model import Direction, NetworkPolicy, ObjectRef, Pod, Protocol, Service
 from .nearmiss import breadth_warnings, near_misses
+from .parse import parse_ip
+from .policy import aws_limits
 from .selectors import Tri
 from .shell import command, comment
 from .snapshot import Snapshot
@@ -75,13 +79,24 @@ class Diagnosis:
     verify: tuple[str, ...] = ()
     symptom: Symptom | None = None
     #: What the policies alone say, when the data plane does something else (a plugin
-    #: that enforces no NetworkPolicy); None when `verdict` is the policies' answer.
+    #: that enforces no NetworkPolicy, a secondary interface, an agent's limit); None
+    #: when `verdict` is the policies' answer.
     policy_verdict: Verdict | None = None
+    #: the finding id that overrides the policies' answer (None: `cni-no-enforcement`)
+    overridden_by: str | None = None
+    #: the asked address is a pod's Multus secondary interface (the pairs then read the
+    #: owner's primary interface, which is what `policy_verdict` is about)
+    secondary: SecondaryAddress | None = None
+    #: both ends are on the secondary network (else the packet crosses a primary one)
+    shared_network: bool = False
 
     def decides(self, f: Finding) -> bool:
         """Is this finding part of what decides the verdict (vs. something to check too)?"""
         if self.policy_verdict is not None:
-            return f.id in _DATA_PLANE  # the rule-level findings describe unenforced policy
+            # the rule-level findings describe what the policies would do
+            if self.overridden_by is not None:
+                return f.id == self.overridden_by and f.severity is not Severity.INFO
+            return f.id in _DATA_PLANE
         if f.id in _DECISIVE:
             return True
         return (self.destination.kind == "dns" and f.id == "dns-egress-missing") or (
@@ -136,7 +151,24 @@ def diagnose(
         port = 0  # ping has no port; rules with ports never match it
     if port is None:
         raise QuestionError("--port is required (except for the `dns` and `apiserver` checks)")
+    secondary, role = _secondary(snapshot, source, destination)
     dst = resolve(snapshot, destination, namespace=namespace, port=port, protocol=protocol)
+    shared = secondary is not None and _shares_network(secondary, dst if role == "source" else src)
+    if secondary is not None:
+        # Between two ends of the secondary network NetworkPolicy reads nothing: the
+        # pairs read the owner's primary interface instead. Otherwise the packet crosses
+        # the other end's primary interface as an outside address: the pairs read that.
+        owner = resolve(
+            snapshot, secondary.pod.key, port=None if role == "source" else port, protocol=protocol
+        )
+        asked = src if role == "source" else dst
+        relabel = Target(
+            asked.spec, "ip", secondary.label, owner.members if shared else asked.members
+        )
+        if role == "source":
+            src = relabel
+        else:
+            dst = relabel
     pairs: list[PairResult] = []
     for s in src.members:
         for d in dst.members:
@@ -156,9 +188,99 @@ def diagnose(
         pairs = [*snat, *pairs]
     findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
     diag = Diagnosis(verdict, src, dst, port, protocol, tuple(pairs), findings, cni, (), symptom)
+    if secondary is not None:
+        return _on_secondary(diag, secondary, role, shared)
     if not cni.enforces_policy:
         return _unenforced(diag)
+    limited = _aws_limited(diag)
+    if limited is not None:
+        return limited
     return replace(diag, verify=_verify(snapshot, pairs, verdict, sem))
+
+
+def _secondary(
+    snapshot: Snapshot, source: str, destination: str
+) -> tuple[SecondaryAddress | None, str]:
+    """Is `ip/ADDR` (destination first) a pod's Multus secondary address?"""
+    for spec, role in ((destination, "destination"), (source, "source")):
+        head, _, rest = spec.partition("/")
+        ip = parse_ip(rest) if head == "ip" and rest else None
+        found = dataplane.secondary_address(snapshot, ip) if ip is not None else None
+        if found is not None:
+            return found, role
+    return None, ""
+
+
+def _overridden(
+    diag: Diagnosis, verdict: Verdict, by: str, first: list[Finding], policy: Verdict | None = None
+) -> Diagnosis:
+    """The data plane decides, not the policies: `first` leads, and no fix that edits
+    a policy is offered for what the policies do not cause."""
+    rest = tuple(replace(f, fix=None) for f in diag.findings if f.id != by)
+    return replace(
+        diag,
+        verdict=verdict,
+        policy_verdict=policy or diag.verdict,
+        overridden_by=by,
+        findings=(*first, *rest),
+        verify=(),
+    )
+
+
+def _shares_network(secondary: SecondaryAddress, other: Target) -> bool:
+    """Is every pod at the other end attached to the asked address's network?"""
+    pods = [m.endpoint.pod for m in other.members if m.endpoint.kind is EndpointKind.POD]
+    net = secondary.attachment.network
+    return bool(pods) and all(
+        p is not None and dataplane.on_network(p, net) is not None for p in pods
+    )
+
+
+def _on_secondary(
+    diag: Diagnosis, secondary: SecondaryAddress, role: str, shared: bool
+) -> Diagnosis:
+    """NP-98: traffic between secondary interfaces bypasses NetworkPolicy (seed 000:
+    "RDMA/NCCL traffic on secondary interfaces bypasses CNI entirely"). From an end
+    without that network the packet crosses its primary interface, where the policies
+    do apply: a denial there is certain; anything else depends on routing."""
+    others = diag.source if role == "destination" else diag.destination
+    pods = [m.endpoint.pod for m in others.members if m.endpoint.pod is not None]
+    net = secondary.attachment.network
+    lacking = [p for p in pods if dataplane.on_network(p, net) is None]
+    other = lacking[0] if lacking else (pods[0] if pods else None)
+    port = diag.port if isinstance(diag.port, int) else 0
+    finding = dataplane.secondary_address_finding(
+        secondary, other, role, port, diag.protocol or Protocol.TCP
+    )
+    if shared:
+        verdict = Verdict.ALLOWED
+    elif diag.verdict is Verdict.DENIED:
+        # the policies drop it on the primary interface before routing matters
+        return replace(diag, findings=(*diag.findings, finding), secondary=secondary)
+    else:
+        verdict = Verdict.UNKNOWN
+    return replace(
+        _overridden(diag, verdict, "secondary-network", [finding]),
+        secondary=secondary,
+        shared_network=shared,
+    )
+
+
+def _aws_limited(diag: Diagnosis) -> Diagnosis | None:
+    """CNI-10: an `allowed` resting on port entries the AWS agent may drop is unknown;
+    the policies' own answer stays in `policy_verdict`."""
+    decisions = [p.decision for p in diag.pairs if p.decision is not None]
+    if diag.verdict is not Verdict.UNKNOWN or not any(aws_limits.overflows(d) for d in decisions):
+        return None
+    unlimited = aggregate(
+        d.network_policy_verdict if aws_limits.overflows(d) and not d.extended else d.verdict
+        for d in decisions
+    )
+    if unlimited is diag.verdict:
+        return None
+    first = [f for f in diag.findings if f.id == "aws-vpc-cni-port-limit" and f.field]
+    flow = [f for f in first if f.message.startswith("the AWS VPC CNI policy agent keeps")]
+    return _overridden(diag, Verdict.UNKNOWN, "aws-vpc-cni-port-limit", flow, unlimited)
 
 
 def policy_decides(f: Finding) -> bool:
@@ -363,13 +485,29 @@ def _findings(
     out += context.cni_findings(snapshot, cni, _nodes(decisions))
     out += context.host_network_findings(decisions)
     pods = _pods(decisions)
-    out += context.mesh_and_multus_findings(snapshot, pods)
-    out += context.aws_port_limit_findings(cni, decisions)
+    shared = dataplane.shared_network_findings(decisions)
+    covered = {r for f in shared for r in f.objects}
+    out += shared
+    out += [
+        f
+        for f in context.mesh_and_multus_findings(snapshot, pods)
+        if not (f.id == "secondary-network" and covered.intersection(f.objects))
+    ]
+    out += _aws_findings(cni, decisions)
     out += context.event_findings(snapshot, pods)
     out += _input_findings(snapshot, pods)
     out += family_findings(snapshot)
     out += _symptom_findings(snapshot, dst, pairs, symptom, sem)
     return _order(out)
+
+
+def _aws_findings(cni: CniInfo, decisions: list[Decision]) -> list[Finding]:
+    """Per peer address for this flow (what decides), then the per-policy count for
+    the policies not already named (what `lint` says too)."""
+    flow = dataplane.aws_overflow_findings(decisions)
+    named = {r for f in flow for r in f.objects}
+    generic = context.aws_port_limit_findings(cni, decisions)
+    return flow + [f for f in generic if not named.intersection(f.objects)]
 
 
 def _pods(decisions: Iterable[Decision]) -> list[Pod]:
@@ -602,11 +740,8 @@ def _not_allowed(d: Decision, side: DirectionResult) -> Finding:
             if p.result is not Tri.YES
         ]
         if o.ports_result is not Tri.YES:
-            lines += [
-                "  " + port_outcome(p, d.protocol, d.port)
-                for p in o.ports
-                if p.match.result is not Tri.YES
-            ]
+            missed = tuple(p for p in o.ports if p.match.result is not Tri.YES)
+            lines += ["  " + x for x in port_outcome_lines(missed, d.protocol, d.port)]
     msg = direction_summary(side, other.label)
     if lines:
         msg += "\nnearest misses:\n" + "\n".join(lines)

@@ -30,12 +30,15 @@ from .selectors import IPMiss, LabelMiss, PortMiss, Tri
 __all__ = [
     "describe_peer",
     "describe_port",
+    "describe_ports",
     "describe_rule",
     "describe_selector",
     "direction_summary",
     "label_miss",
     "peer_outcome",
     "port_outcome",
+    "port_outcome_lines",
+    "port_runs",
     "rule_name",
 ]
 
@@ -73,8 +76,44 @@ def describe_rule(rule: Rule, policy_namespace: str) -> str:
         peers = f"{word} everywhere"
     else:
         peers = f"{word} " + " or ".join(describe_peer(p, policy_namespace) for p in rule.peers)
-    ports = ", ".join(describe_port(p) for p in rule.ports) if rule.ports else "all ports"
+    ports = describe_ports(rule.ports) if rule.ports else "all ports"
     return f"{rule.direction.value.lower()} {peers}, {ports}"
+
+
+#: this many consecutive single ports or more are shown as one range
+_RUN = 3
+
+
+def port_runs(ports: list[tuple[Protocol, int]]) -> list[str]:
+    """'TCP 8000-8029 (30 ports)' for each run of consecutive single ports, in the order
+    given otherwise: thirty near-identical lines say less than one range."""
+    out: list[str] = []
+    i = 0
+    while i < len(ports):
+        proto, start = ports[i]
+        j = i
+        while j + 1 < len(ports) and ports[j + 1] == (proto, ports[j][1] + 1):
+            j += 1
+        count = j - i + 1
+        if count >= _RUN:
+            out.append(f"{proto.value} {start}-{ports[j][1]} ({count} ports)")
+        else:
+            out += [f"{p.value} {n}" for p, n in ports[i : j + 1]]
+        i = j + 1
+    return out
+
+
+def describe_ports(ports: tuple[PolicyPort, ...]) -> str:
+    parts: list[str] = []
+    singles: list[tuple[Protocol, int]] = []
+    for p in ports:
+        if isinstance(p.port, int) and p.end_port is None:
+            singles.append((p.protocol, p.port))
+            continue
+        parts += port_runs(singles)
+        singles = []
+        parts.append(describe_port(p))
+    return ", ".join(parts + port_runs(singles))
 
 
 def rule_name(policy: NetworkPolicy, rule: Rule | None, direction: Direction) -> str:
@@ -234,5 +273,47 @@ def rule_outcome_lines(
     if not o.rule.ports:
         lines.append("  ports: all: matches")
     else:
-        lines += [f"  {port_outcome(p, protocol, port)}" for p in o.ports]
+        lines += [f"  {line}" for line in port_outcome_lines(o.ports, protocol, port)]
     return lines
+
+
+def port_outcome_lines(ports: tuple[PortOutcome, ...], protocol: Protocol, port: int) -> list[str]:
+    """One line per port, except that a run of single ports that miss the same way is
+    one line: `ports[0-28] TCP 8000-8028 (29 ports): the connection is to TCP 8029`."""
+    out: list[str] = []
+    i = 0
+    while i < len(ports):
+        j = i
+        while (
+            j + 1 < len(ports)
+            and _plain_miss(ports[j])
+            and _plain_miss(ports[j + 1])
+            and ports[j + 1].port.protocol is ports[i].port.protocol
+            and ports[j + 1].port.port == _number(ports[j]) + 1
+        ):
+            j += 1
+        if j - i + 1 >= _RUN:
+            first, last = ports[i].port, ports[j].port
+            out.append(
+                f"ports[{first.index}-{last.index}] {first.protocol.value} "
+                f"{first.port}-{last.port} ({j - i + 1} ports): the connection is to "
+                f"{protocol.value} {port}"
+            )
+        else:
+            out += [port_outcome(p, protocol, port) for p in ports[i : j + 1]]
+        i = j + 1
+    return out
+
+
+def _plain_miss(po: PortOutcome) -> bool:
+    """A single numbered port of the asked protocol that is simply another number."""
+    return (
+        isinstance(po.port.port, int)
+        and po.port.end_port is None
+        and po.match.result is Tri.NO
+        and po.match.miss is PortMiss.NUMBER
+    )
+
+
+def _number(po: PortOutcome) -> int:
+    return po.port.port if isinstance(po.port.port, int) else -1

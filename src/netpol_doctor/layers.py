@@ -17,6 +17,7 @@ from .extended import Action, FamilyVerdict, FlowSide, derived
 from .findings import Finding
 from .model import Direction, Protocol
 from .parse import ExtendedObject
+from .policy import aws_limits
 from .selectors import Tri, tri_all
 from .snapshot import Snapshot
 
@@ -108,7 +109,7 @@ def evaluate_flow(
 ) -> Decision:
     decision = evaluate(snapshot, source, destination, protocol, port, semantics)
     if not decision.extended:
-        return decision
+        return aws_limits.apply_limit(decision)
     cni = decision.semantics.cni
     by_ref = {x.ref: x for x in snapshot.extended}
     relevant = [by_ref[r] for r in decision.extended if r in by_ref]
@@ -126,7 +127,8 @@ def evaluate_flow(
         verdict = _combine(sides)
     if pending and verdict is Verdict.ALLOWED:
         verdict = Verdict.UNKNOWN  # never a false "allowed": those kinds can deny
-    return replace(decision, verdict=verdict, extended=pending, inert=inert, layers=layers)
+    layered = replace(decision, verdict=verdict, extended=pending, inert=inert, layers=layers)
+    return aws_limits.apply_limit(layered)
 
 
 def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:

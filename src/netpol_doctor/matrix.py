@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -49,6 +49,7 @@ from .model import (
     Protocol,
     Requirement,
 )
+from .policy import aws_limits
 from .selectors import Tri, match_ip_block, match_port, match_selector
 from .snapshot import Snapshot
 from .targets import endpoint_for_pod
@@ -218,11 +219,54 @@ def compute_matrix(
     pods = pods_in_scope(snapshot, namespaces)
     if not cni.enforces_policy:
         return _all_allowed(pods, port, protocol, cni)
-    if any(evaluates(x, cni.name) for x in snapshot.extended):
+    if _exact_only(snapshot, cni):
         return _pairwise(snapshot, pods, port, protocol, cni, sem)
     ctx = _Context(snapshot, pods, sem, port, protocol)
     table = ctx.table()
-    return Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+    m = Matrix(port, protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table))
+    return _aws_limited(snapshot, m, sem)
+
+
+def _exact_only(snapshot: Snapshot, cni: CniInfo) -> bool:
+    """Pairs the pod classes cannot answer: admin-tier and other families' selectors
+    read labels the classes do not keep."""
+    return any(evaluates(x, cni.name) for x in snapshot.extended)
+
+
+def _aws_limited(snapshot: Snapshot, m: Matrix, sem: Semantics) -> Matrix:
+    """CNI-10 holds per peer address, which the class table does not see: the `allowed`
+    pairs where a subject's policies may hold more entries than the AWS agent keeps are
+    evaluated as `diagnose` does and patched. Which rules name a peer is the same for
+    every pod of a class, so one evaluation per class pair decides (pairs with a
+    pod-level exemption, a pod to itself or its node, are evaluated alone). The entry
+    count does not depend on the port: a sweep group's patches hold for all its ports."""
+    if m.cni.name != aws_limits.AWS_CNI:
+        return m
+    subjects = aws_limits.overflow_subjects(snapshot, m.pods)
+    if not subjects:
+        return m
+    eps = [endpoint_for_pod(snapshot, p) for p in m.pods]
+    by_class: dict[tuple[int, int], bool] = {}
+    patches = dict(m.patches)
+    everyone = range(len(m.pods))
+    ingress = [j for j, p in enumerate(m.pods) if (p.key, Direction.INGRESS) in subjects]
+    for i, src in enumerate(m.pods):
+        row = m.row(i)
+        others = everyone if (src.key, Direction.EGRESS) in subjects else ingress
+        for j in others:
+            if row[j] != ALLOWED:
+                continue
+            key = (int(m.class_of[i]), int(m.class_of[j]))
+            limited = by_class.get(key) if i != j else None
+            if limited is None:
+                d = evaluate_flow(snapshot, eps[i], eps[j], m.protocol, m.port, sem)
+                limited = d.verdict is not Verdict.ALLOWED
+                exempt = d.egress.exemption is not None or d.ingress.exemption is not None
+                if not exempt:
+                    by_class[key] = limited
+            if limited:
+                patches[(i, j)] = CODES.index(Verdict.UNKNOWN)
+    return replace(m, patches=patches, _by_row=None, _ns_counts=None)
 
 
 def _all_allowed(pods: list[Pod], port: int, protocol: Protocol, cni: CniInfo) -> Matrix:
@@ -785,7 +829,7 @@ def compute_port_sweep(
     for proto, port in all_ports(snapshot):
         groups[_port_signature(snapshot, proto, port)].append((proto, port))
     pods = list(pods_in_scope(snapshot, namespaces))
-    if not cni.enforces_policy or any(evaluates(x, cni.name) for x in snapshot.extended):
+    if not cni.enforces_policy or _exact_only(snapshot, cni):
         # The same answer as `matrix --port P` and `diagnose` for each port: the data
         # plane's (no enforcement), or the layered engine pair by pair.
         # Ports are not grouped here: other families' rules name ports NetworkPolicy's
@@ -809,5 +853,5 @@ def compute_port_sweep(
         m = Matrix(
             ctx.port, ctx.protocol, tuple(pods), cni, ctx.class_of, table, ctx.patches(table)
         )
-        swept.append((tuple(ports), m))
+        swept.append((tuple(ports), _aws_limited(snapshot, m, ctx.sem)))
     return PortSweep(tuple(pods), swept)

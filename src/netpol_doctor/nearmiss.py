@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .engine import Decision, DirectionResult, PeerMiss, PeerOutcome, PortOutcome, RuleOutcome
-from .explain import describe_peer, describe_port, label_miss, rule_name
+from .explain import describe_peer, describe_port, describe_ports, label_miss, rule_name
 from .findings import Finding, Fix, Severity
 from .fixes import (
     label_args,
@@ -329,10 +329,18 @@ def _named_port(d: Decision, o: RuleOutcome, rule: Rule, p: PortOutcome) -> Near
 
 
 def _port_mismatch(d: Decision, o: RuleOutcome, rule: Rule) -> NearMiss:
-    listed = ", ".join(
-        describe_port(p.port)
-        + (f" (= {'/'.join(str(c.port) for c in p.match.resolved)})" if p.match.resolved else "")
-        for p in o.ports
+    listed = (
+        ", ".join(
+            describe_port(p.port)
+            + (
+                f" (= {'/'.join(str(c.port) for c in p.match.resolved)})"
+                if p.match.resolved
+                else ""
+            )
+            for p in o.ports
+        )
+        if any(p.match.resolved for p in o.ports)
+        else describe_ports(rule.ports)
     )
     ports = [port_dict(x.port) for x in o.ports] + [{"protocol": d.protocol.value, "port": d.port}]
     msg = (

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .crd_validation import validate_extended
 from .findings import Finding, Severity
+from .inputs import multus
 from .model import (
     NAMESPACE_NAME_LABEL,
     ContainerPort,
@@ -443,6 +444,8 @@ def _parse_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
         and isinstance(s.get("state"), dict)
         and isinstance(s["state"].get("waiting"), dict)
     )
+    for path, message in multus.problems(fields["annotations"], r.ref.namespace or "default"):
+        r.problem(path, message)
     pod = Pod(
         **fields,
         ips=tuple(ips),

@@ -149,6 +149,18 @@ def diagnosis_dict(diag: Diagnosis, problems: list[Finding]) -> dict[str, Any]:
         "verdict": diag.verdict.value,
         # what the policies alone say, when the plugin does not enforce them
         "policy_verdict": (diag.policy_verdict or diag.verdict).value,
+        # the finding that overrides the policies' answer (null: they decide)
+        "overridden_by": diag.overridden_by
+        or ("cni-no-enforcement" if diag.policy_verdict is not None else None),
+        "secondary_network": {
+            "address": str(diag.secondary.ip),
+            "pod": diag.secondary.pod.key,
+            "interface": diag.secondary.attachment.interface,
+            "network": diag.secondary.attachment.network,
+            "primary_ips": [str(ip) for ip in diag.secondary.pod.ips],
+        }
+        if diag.secondary is not None
+        else None,
         "source": _target_dict(diag.source),
         "destination": _target_dict(diag.destination),
         "port": diag.port,

@@ -138,6 +138,37 @@ def _pair_block(out: _Out, p: PairResult) -> None:
     _direction_block(out, d, d.ingress, f"Ingress to {d.destination.label}")
 
 
+_POLICY_HEADING = "What the policies would do once a plugin enforces them"
+_POLICY_HEADINGS = {
+    "secondary-network": "What the policies say on the primary (cluster) interface",
+    "aws-vpc-cni-port-limit": "What the policies say",
+}
+
+
+def _override_note(diag: Diagnosis, policy: Verdict) -> str:
+    """Why the headline is not the policies' own answer, under the headline."""
+    if diag.overridden_by == "secondary-network" and diag.secondary is not None:
+        s = diag.secondary
+        if not diag.shared_network:
+            return (
+                f"{s.ip} is {s.pod.key}'s {s.attachment.label} address; the other end is "
+                "not on that network, so the traffic crosses its primary interface, where "
+                f"the policies say {policy.value} for this address"
+            )
+        primary = ", ".join(str(ip) for ip in s.pod.ips) or "no IP"
+        return (
+            f"{s.ip} is {s.pod.key}'s {s.attachment.label} address, not subject to "
+            f"NetworkPolicy; the policies say {policy.value} for its primary interface "
+            f"({primary})"
+        )
+    if diag.overridden_by == "aws-vpc-cni-port-limit":
+        return (
+            f"the policies alone say {policy.value}, but the AWS VPC CNI policy agent may "
+            "drop the port entry that admits it"
+        )
+    return f"the policies alone say {policy.value}, but {diag.cni.name} does not enforce them"
+
+
 def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
     out = _Out()
     ports = (
@@ -150,10 +181,7 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         _VERDICT_STYLE[diag.verdict],
     )
     if diag.policy_verdict is not None:
-        out.add(
-            f"  the policies alone say {diag.policy_verdict.value}, but {diag.cni.name} does "
-            "not enforce them"
-        )
+        out.add(f"  {_override_note(diag, diag.policy_verdict)}")
     main = decisive_pair(diag)
     decisive = [f for f in diag.findings if diag.decides(f)]
     # Under a plugin that enforces nothing, the rule-level findings say what the
@@ -170,7 +198,7 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         _finding_lines(out, decisive)
     if unenforced:
         out.add()
-        out.add("What the policies would do once a plugin enforces them", "bold")
+        out.add(_POLICY_HEADINGS.get(diag.overridden_by or "", _POLICY_HEADING), "bold")
         _finding_lines(out, unenforced)
     if warnings:
         out.add()
