@@ -96,6 +96,8 @@ class ScriptedShell:
 
     def __call__(self, argv: list[str], container: str) -> ExecResult:
         self.calls.append(argv)
+        if argv[:1] == ["timeout"] and "timeout" in self.tools and len(argv) > 2:
+            argv = argv[2:]  # coreutils timeout N CMD...: the command runs under it
         if not argv or argv[0] not in self.tools:
             return _not_found(argv[0] if argv else "")
         if argv[0] == "sh" and argv[1:2] == ["-c"]:

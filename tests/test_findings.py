@@ -29,6 +29,9 @@ TESTED_IN_PYTHON = {
     "policy-warning",
     "reads-forbidden",
     "policy-invalid",
+    # observed by a real test (probe) or a log (flows): tests/test_probe.py
+    "observed-drop-policy-allows",
+    "observed-allow-policy-denies",
 }
 
 

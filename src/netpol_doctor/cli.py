@@ -51,6 +51,7 @@ from .render.text import (
     render_pod,
     render_problems,
 )
+from .shells import probe as probe_cmd
 from .snapshot import Snapshot, load_snapshot
 from .targets import resolve
 from .validation import valid_port_name
@@ -753,6 +754,9 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
     save_compact(snapshot, output)
     s = snapshot.summary()
     click.echo(f"packed {s['pods']} pods, {s['networkpolicies']} policies into {output}")
+
+
+cli.add_command(probe_cmd.probe)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,6 +81,9 @@ CATALOG: dict[str, str] = {
     "cni-policy-decided": "A Cilium or Calico policy rule decides this traffic.",
     "policy-not-enforced": "Policies of a kind the network plugin does not implement: no effect.",
     "reads-forbidden": "Part of the cluster could not be read; what depends on it is unknown.",
+    # what the data plane did (probe, flows)
+    "observed-drop-policy-allows": "A connection failed although NetworkPolicy allows it.",
+    "observed-allow-policy-denies": "A connection succeeded although NetworkPolicy denies it.",
     # the setup
     "policy-types-implicit": "policyTypes omitted: which directions the policy controls, and why.",
     "policy-types-egress-ignored": "Egress rules that do nothing: policyTypes lacks Egress.",
