@@ -52,6 +52,7 @@ from .render.text import (
     render_problems,
 )
 from .shells import probe as probe_cmd
+from .shells import triage_cmd
 from .snapshot import Snapshot, load_snapshot
 from .targets import resolve
 from .validation import valid_port_name
@@ -757,6 +758,7 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
 
 
 cli.add_command(probe_cmd.probe)
+cli.add_command(triage_cmd.triage)
 
 
 def main(argv: list[str] | None = None) -> int:
