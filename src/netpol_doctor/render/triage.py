@@ -12,6 +12,7 @@ from .structured import diagnosis_dict, finding_dict
 
 __all__ = ["render_triage_markdown", "render_triage_text", "triage_dict"]
 
+_SPECIFIC = ("dns-egress-missing", "apiserver-egress-missing", "cni-policy-decided")
 _MARK = {Verdict.DENIED: "BLOCKED", Verdict.UNKNOWN: "UNKNOWN", Verdict.ALLOWED: "ok"}
 
 
@@ -31,11 +32,18 @@ def _answer(t: Triage) -> tuple[str, list[str]]:
     else:
         head = f"NetworkPolicy IS the cause: {first.what} is blocked."
     lines = []
-    for f in first.deciding[:3]:
-        where = ", ".join(str(o) for o in f.objects[:2])
-        rule = f" {f.field}" if f.field else ""
-        lines.append(f"  decided by {where or 'the input'}{rule}: {f.message}")
-        if f.fix is not None:
+    # the need's own finding (dns-egress-missing, ...) says it best: it leads
+    ordered = sorted(first.deciding, key=lambda f: f.id not in _SPECIFIC)
+    fixed = False
+    for f in ordered[:2]:
+        lines.append(f"  [{f.id}] {f.message.splitlines()[0]}")
+        policies = [o for o in f.objects if "Policy" in o.kind] or list(f.objects[:1])
+        if policies:
+            at = f" ({policies[0].location})" if policies[0].location else ""
+            rule = f" {f.field}" if f.field else ""
+            lines.append(f"  object: {policies[0]}{rule}{at}")
+        if f.fix is not None and not fixed:
+            fixed = True
             lines.append(f"  fix: {f.fix.summary}")
             if f.fix.snippet:
                 lines.extend("      " + s for s in f.fix.snippet.rstrip().splitlines())
@@ -52,7 +60,7 @@ def render_triage_text(t: Triage) -> str:
         out.append(f"  [{_MARK[item.verdict]:7}] {item.need.value}: {item.what}")
         if item.verdict is not Verdict.ALLOWED and item is not t.first_failure:
             for f in item.deciding[:2]:
-                out.append(f"            {f.id}: {f.message}")
+                out.append(f"            {f.id}: {f.message.splitlines()[0]}")
             if item.problem:
                 out.append(f"            {item.problem}")
     for note in t.notes:
