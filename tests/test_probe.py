@@ -74,6 +74,9 @@ def test_connected_although_denied_is_the_finding(server: FakeApiServer, kubecon
     assert res["agreement"] == "mismatch"
     assert res["finding"]["id"] == "observed-allow-policy-denies"
     assert any(f["id"] == "ingress-not-allowed" for f in res["explanation"])
+    text = run("probe", *DENIED_Q, "--kubeconfig", kubeconfig).stdout
+    assert text.startswith("MISMATCH monitoring/prometheus-0 -> shop/api-7c9d8b6f5-x4kzp")
+    assert "[observed-allow-policy-denies]" in text and "policy: [ingress-not-allowed]" in text
 
 
 def test_timeout_although_allowed_is_the_finding(server: FakeApiServer, kubeconfig: str) -> None:

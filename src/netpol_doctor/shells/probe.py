@@ -67,9 +67,13 @@ Runner = Callable[[ExecCall], ExecReply]
 def kube_runner(api_client: Any, seconds: float) -> Runner:
     """Exec through the API server: GET .../pods/NAME/exec upgraded to a WebSocket
     (channel protocol v5/v4); the final status arrives on channel 3."""
+    import websocket
     from kubernetes import client
     from kubernetes.stream import stream
 
+    # ws_client builds its WebSocket with the library's default timeout (None: a server
+    # that never answers the upgrade would hang the command)
+    websocket.setdefaulttimeout(seconds + 10)
     core = client.CoreV1Api(api_client)
 
     def run(call: ExecCall) -> ExecReply:
