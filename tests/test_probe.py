@@ -234,3 +234,34 @@ def test_compare(
     c = compare(predicted, Outcome(observed, "nc"), Protocol.TCP)
     assert c.agreement is agreement
     assert (c.finding.id if c.finding else None) == finding
+
+
+def test_fake_exec_speaks_v4_to_a_v4_client(server: FakeApiServer) -> None:
+    """The server picks v5 when offered (above), v4 when that is all the client knows."""
+    import ssl
+
+    import websocket
+
+    server.exec_handlers[PROM] = ScriptedShell(frozenset({"sh", "nc"}))
+    url = server.url.replace("https://", "wss://")
+    url += "/api/v1/namespaces/monitoring/pods/prometheus-0/exec?command=nc&command=-z"
+    url += "&command=10.244.1.7&command=9090&stdout=true&stderr=true"
+    ws = websocket.create_connection(
+        url,
+        header=[
+            f"Authorization: Bearer {server.token}",
+            "Sec-WebSocket-Protocol: v4.channel.k8s.io",
+        ],
+        sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": server.ca_path},
+        timeout=10,
+    )
+    frames: list[bytes] = []
+    while True:
+        op, data = ws.recv_data()
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            break
+        frames.append(data)
+    ws.close()
+    assert ws.getheaders()["sec-websocket-protocol"] == "v4.channel.k8s.io"
+    assert frames[-1][0] == 3 and json.loads(frames[-1][1:])["reason"] == "NonZeroExitCode"
+    assert any(f[0] == 2 and b"timed out" in f for f in frames)

@@ -194,3 +194,42 @@ def test_bad_payload_is_one_sentence(tmp_path: Path, text: str, said: str) -> No
 def test_parse_alerts_shapes() -> None:
     one = parse_alerts('{"namespace": "shop", "service": "api", "alertname": "S"}', "x")
     assert [(t.kind, t.key) for t in one] == [("service", "shop/api")]
+
+
+@pytest.mark.parametrize(
+    "containers",
+    [
+        "not a list",
+        [1, None, "x"],
+        [{"env": "FOO=bar", "readinessProbe": []}],
+        [{"env": [{"name": 3, "value": "http://x"}, {"name": "A_URL", "value": 5}]}],
+        [{"readinessProbe": {"httpGet": {"port": True}}, "livenessProbe": {"grpc": "x"}}],
+        [{"env": [{"name": "DB_URL", "value": "postgres://[::1"}]}],  # a broken URL
+    ],
+)
+def test_pod_needs_never_crash_on_odd_specs(containers: Any) -> None:
+    from netpol_doctor.inputs.pod_needs import env_targets, health_probes
+
+    assert env_targets(containers) == ()
+    assert health_probes(containers) == ()
+
+
+def test_env_address_forms() -> None:
+    from netpol_doctor.inputs.pod_needs import env_targets
+
+    env = [
+        {"name": "API", "value": "http://$(API_SERVICE_HOST):$(API_SERVICE_PORT)/v1"},
+        {"name": "CACHE_ADDR", "value": "redis:6379"},
+        {"name": "PEERS", "value": "10.0.0.7:7000,10.0.0.8:7000"},
+        {"name": "GREETING", "value": "hello"},  # not a host-ish name: not an address
+        {"name": "HTTPS_URL", "value": "https://user:pw@pay.payments.svc/x?token=s3cret"},
+    ]
+    got = env_targets([{"env": env}])
+    assert got == (
+        ("API", "api", ""),
+        ("CACHE_ADDR", "redis", "6379"),
+        ("PEERS", "10.0.0.7", "7000"),
+        ("PEERS", "10.0.0.8", "7000"),
+        ("HTTPS_URL", "pay.payments.svc", "443"),
+    )
+    assert "s3cret" not in repr(got) and "pw" not in repr(got)
