@@ -15,22 +15,20 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from ..analysis.probe_compare import Agreement, Comparison, Observed, Outcome, classify, compare
+from ..analysis.probe_compare import Agreement, Observed, Outcome, classify, compare
+from ..analysis.probe_plan import Planned, Result, plan_matrix, plan_single
 from ..diagnose import diagnose
-from ..engine import Verdict
 from ..errors import NetpolDoctorError
 from ..findings import Finding
-from ..matrix import compute_matrix
 from ..model import Pod, Protocol
-from ..render.structured import finding_dict
-from ..snapshot import Snapshot
+from ..render.probe import render_results, results_dict
 
-__all__ = ["ExecCall", "ExecReply", "probe", "probe_pair"]
+__all__ = ["ExecCall", "ExecReply", "probe", "probe_pair", "run_plan"]
 
 #: tried in this order: nc speaks UDP too and says why it failed; bash needs timeout(1)
 TOOLS = ("nc", "bash", "curl", "wget")
@@ -195,87 +193,6 @@ def probe_pair(
     return Outcome(Observed.NO_TOOL, detail=f"none of {what} in the container"), calls
 
 
-# ---------------------------------------------------------------- what to probe
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    source: Pod
-    destination: str  # pod key or address label
-    host: str
-    port: int
-    predicted: Verdict
-    #: the question to ask `diagnose` for an explanation
-    question: tuple[str, str] = ("", "")
-
-
-@dataclass
-class Result:
-    planned: Planned
-    comparison: Comparison
-    calls: list[ExecCall] = field(default_factory=list)
-    explanation: tuple[Finding, ...] = ()
-
-
-def plan_single(
-    snapshot: Snapshot,
-    source: str,
-    destination: str,
-    port: int | str,
-    protocol: Protocol,
-    namespace: str,
-    max_pairs: int,
-    cni: Any,
-) -> tuple[list[Planned], Any]:
-    diag = diagnose(snapshot, source, destination, port, protocol, namespace=namespace, cni=cni)
-    out: list[Planned] = []
-    seen: set[tuple[str, str, int]] = set()
-    for pair in diag.pairs:
-        d = pair.decision
-        if d is None or d.source.pod is None or not d.destination.ips:
-            continue
-        src = d.source.pod
-        if src.is_template or src.finished or (not src.ips and not src.host_network):
-            continue
-        host = str(d.destination.ips[0])
-        key = (src.key, host, d.port)
-        if key in seen:
-            continue
-        seen.add(key)
-        label = d.destination.pod.key if d.destination.pod else host
-        asked = d.destination.pod.key if d.destination.pod else f"ip/{host}"
-        out.append(Planned(src, label, host, d.port, d.verdict, (src.key, asked)))
-        if len(out) >= max_pairs:
-            break
-    return out, diag
-
-
-def plan_matrix(
-    snapshot: Snapshot, namespace: str, port: int, protocol: Protocol, max_pairs: int, cni: Any
-) -> list[Planned]:
-    """One representative pair per (source class, destination class): pods of a class
-    get the same verdict from every other pod, so one test speaks for the class."""
-    m = compute_matrix(snapshot, port, protocol, (namespace,), cni)
-    first: dict[int, int] = {}
-    for i, pod in enumerate(m.pods):
-        if pod.is_template or pod.finished or not pod.ips or pod.host_network:
-            continue
-        first.setdefault(int(m.class_of[i]), i)
-    out: list[Planned] = []
-    for a in sorted(first):
-        for b in sorted(first):
-            i, j = first[a], first[b]
-            if i == j:
-                continue
-            src, dst = m.pods[i], m.pods[j]
-            out.append(
-                Planned(src, dst.key, str(dst.ips[0]), port, m.verdict(i, j), (src.key, dst.key))
-            )
-            if len(out) >= max_pairs:
-                return out
-    return out
-
-
 def run_plan(
     plan: Iterable[Planned],
     run: Runner,
@@ -290,7 +207,7 @@ def run_plan(
         flow = f"{p.source.key} -> {p.destination} ({p.host}:{p.port}/{protocol.value})"
         comparison = compare(p.predicted, outcome, protocol, flow)
         why = explain(p) if comparison.agreement is Agreement.MISMATCH else ()
-        results.append(Result(p, comparison, calls, why))
+        results.append(Result(p, comparison, tuple(c.kubectl() for c in calls), why))
     return results
 
 
@@ -309,59 +226,6 @@ def dry_run_calls(
                 call = ExecCall(p.source.namespace, p.source.name, container, argv)
                 lines.append(f"  then, if {tool} is there: {call.kubectl()}")
     return lines
-
-
-def results_dict(results: list[Result], protocol: Protocol) -> dict[str, Any]:
-    counts = {a.value: sum(1 for r in results if r.comparison.agreement is a) for a in Agreement}
-    return {
-        "schema_version": 1,
-        "summary": counts,
-        "results": [
-            {
-                "source": r.planned.source.key,
-                "destination": r.planned.destination,
-                "address": r.planned.host,
-                "port": r.planned.port,
-                "protocol": protocol.value,
-                "predicted": r.comparison.predicted.value,
-                "observed": r.comparison.outcome.observed.value,
-                "tool": r.comparison.outcome.tool,
-                "tool_message": r.comparison.outcome.detail,
-                "agreement": r.comparison.agreement.value,
-                "reason": r.comparison.reason,
-                "finding": finding_dict(r.comparison.finding) if r.comparison.finding else None,
-                "explanation": [finding_dict(f) for f in r.explanation],
-                "exec": [c.kubectl() for c in r.calls],
-            }
-            for r in results
-        ],
-    }
-
-
-def render_results(results: list[Result], protocol: Protocol) -> str:
-    lines = []
-    for r in results:
-        c, p = r.comparison, r.planned
-        tool = f" ({c.outcome.tool})" if c.outcome.tool else ""
-        lines.append(
-            f"{c.agreement.value.upper():8} {p.source.key} -> {p.destination} "
-            f"{p.host}:{p.port}/{protocol.value}: predicted {c.predicted.value}, "
-            f"observed {c.outcome.observed.value}{tool}: {c.reason}"
-        )
-        if c.outcome.detail:
-            lines.append(f"         tool said: {c.outcome.detail}")
-        if c.finding is not None:
-            lines.append(f"         [{c.finding.id}] {c.finding.message}")
-            if c.finding.fix:
-                lines.append(f"         fix: {c.finding.fix.summary}")
-        for f in r.explanation:
-            lines.append(f"         policy: [{f.id}] {f.message}")
-    n = {a: sum(1 for r in results if r.comparison.agreement is a) for a in Agreement}
-    lines.append(
-        f"{len(results)} probed: {n[Agreement.AGREE]} agree, {n[Agreement.MISMATCH]} "
-        f"mismatch, {n[Agreement.UNKNOWN]} unknown"
-    )
-    return "\n".join(lines) + "\n"
 
 
 def refuse_host_network(plan: list[Planned], allow: bool) -> None:
