@@ -2,6 +2,7 @@
 
 It serves read-only discovery, lists (with pagination and selectors) and single-object GETs
 well enough for the official ``kubernetes`` Python client and ``kubectl`` to talk to it, and
+serves the exec subresource over WebSocket with scripted results (tests/fakeexec.py), and
 lets tests inject the failures a real cluster produces (401, 403, 410, 429, 500, slowness)
 and the ones a broken server or proxy produces (`Fault`: stalls, trickles, bodies that are
 not the promised JSON object, errors and pagination without end).
@@ -30,6 +31,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 import yaml
+
+from fakeexec import ExecHandler, ExecResult, serve_exec
 
 Obj = dict[str, Any]
 GIT_VERSION = "v1.33.0"
@@ -268,6 +271,10 @@ class FakeApiServer:
         self.trickle_seconds = 0.2
         self.retry_after = "1"
         self._pages_served = 0
+        #: (namespace, pod) -> what exec in that pod answers; others: no such executable
+        self.exec_handlers: dict[tuple[str, str], ExecHandler] = {}
+        #: the channel subprotocol agreed on each exec, in order
+        self.exec_subprotocols: list[str | None] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._generation = 1
@@ -430,6 +437,42 @@ class FakeApiServer:
             return err.code, err.status(), err.headers
         except Exception as err:  # a bug here must surface as a 500, not a dropped connection
             return 500, ApiError(500, "InternalError", f"fakeapi: {err!r}").status(), {}
+
+    def exec_request(
+        self, method: str, target: str, headers: dict[str, str]
+    ) -> tuple[ApiError | None, ExecHandler, list[str], str]:
+        """Check a WebSocket exec upgrade as the API server would (credentials, RBAC on
+        pods/exec, the pod exists) before the handshake; records the request."""
+        split = urlsplit(target)
+        query = parse_qs(split.query, keep_blank_values=True)
+        with self._lock:
+            self.requests.append(RecordedRequest(method, split.path, query, dict(headers)))
+        parts = [unquote(p) for p in split.path.strip("/").split("/")]
+        argv, container = query.get("command", []), _q(query, "container")
+        fallback: ExecHandler = lambda a, _c: ExecResult(  # noqa: E731
+            start_error=f'exec: "{a[0] if a else ""}": executable file not found in $PATH'
+        )
+        lower = {k.lower(): v for k, v in headers.items()}
+        scheme, _, credential = lower.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or credential.strip() != self.token:
+            return ApiError(401, "Unauthorized", "Unauthorized"), fallback, argv, container
+        if len(parts) != 7 or parts[:3] != ["api", "v1", "namespaces"] or parts[4] != "pods":
+            return _not_found(), fallback, argv, container
+        namespace, name = parts[3], parts[5]
+        if ("pods/exec", namespace) in self.forbidden:
+            msg = (
+                f'pods "{name}" is forbidden: User "{TEST_USER}" cannot create resource '
+                f'"pods/exec" in API group "" in the namespace "{namespace}"'
+            )
+            details = {"name": name, "kind": "pods"}
+            return ApiError(403, "Forbidden", msg, details), fallback, argv, container
+        try:
+            self._route(f"/api/v1/namespaces/{namespace}/pods/{name}", {})
+        except ApiError as err:
+            return err, fallback, argv, container
+        if not argv:
+            return _bad_request("you must specify at least 1 command"), fallback, argv, container
+        return None, self.exec_handlers.get((namespace, name), fallback), argv, container
 
     def _route(self, path: str, query: dict[str, list[str]]) -> Obj:
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
@@ -647,7 +690,31 @@ class _Handler(BaseHTTPRequestHandler):
     server: _TLSServer
     timeout = 10
 
+    def _upgrade(self) -> None:
+        api = self.server.api
+        headers = dict(self.headers.items())
+        err, handler, argv, container = api.exec_request(self.command, self.path, headers)
+        self.close_connection = True
+        if err is not None:
+            data = (json.dumps(err.status()) + "\n").encode()
+            self.send_response(err.code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.wfile.flush()
+        head = f"{self.requestline}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        chosen = serve_exec(self.connection, (head + "\r\n").encode(), handler, argv, container)
+        with api._lock:
+            api.exec_subprotocols.append(chosen)
+
     def _answer(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket" and self.path.split("?")[
+            0
+        ].endswith("/exec"):
+            self._upgrade()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)

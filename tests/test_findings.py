@@ -29,7 +29,7 @@ TESTED_IN_PYTHON = {
     "policy-warning",
     "reads-forbidden",
     "policy-invalid",
-    # evidence from flow logs: tests/test_flows.py (trigger and near miss each)
+    # evidence: flow logs (tests/test_flows.py) and real tests (tests/test_probe.py)
     "observed-drop-policy-allows",
     "observed-allow-policy-denies",
     "observed-policy-not-in-input",

@@ -77,6 +77,9 @@ def test_only_get_requests_for_every_command(
         ("check",),
         ("snapshot", "save", str(tmp_path / "snap")),
         ("flows", str(Path(__file__).parent / "data" / "flows" / "hubble.jsonl")),
+        ("triage", "--pod", "shop/api-7c9d8b6f5-x4kzp"),
+        ("triage", "--service", "shop/api"),
+        ("probe", "--dry-run", "monitoring/prometheus-0", "shop/api-7c9d8b6f5-x4kzp", "-p", "9090"),
     ]
     for args in commands:
         r = _cli(kubeconfig, *args)
@@ -84,6 +87,8 @@ def test_only_get_requests_for_every_command(
         assert "Traceback" not in r.stderr
     methods = {req.method for req in server.requests}
     assert methods == {"GET"}
+    # an exec is a GET too (a WebSocket upgrade): none of these may make one
+    assert not [r.path for r in server.requests if r.path.endswith("/exec")]
     assert len(server.requests) > 20
 
 

@@ -51,6 +51,8 @@ from .render.text import (
     render_pod,
     render_problems,
 )
+from .shells import probe as probe_cmd
+from .shells import triage_cmd
 from .snapshot import Snapshot, load_snapshot
 from .targets import resolve
 from .validation import valid_port_name
@@ -759,6 +761,8 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
 from .shells import flows_cmd  # noqa: E402
 
 cli.add_command(flows_cmd.flows)
+cli.add_command(probe_cmd.probe)
+cli.add_command(triage_cmd.triage)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -611,6 +611,11 @@ def _layer_findings(d: Decision) -> list[Finding]:
         if not decided or layer.verdict.action not in (Action.ALLOW, Action.DENY):
             continue
         step = decided[-1]
+        denies = [s for s in decided if s.action is Action.DENY]
+        if layer.verdict.action is Action.DENY and denies:
+            # a matching deny decides whatever allow matched after it (CIL-9's own-node
+            # allow is the last step, yet a deny still wins)
+            step = denies[0]
         if step.action is not layer.verdict.action:
             continue  # a Pass handed the decision to NetworkPolicy
         word = layer.side.direction.value.lower()

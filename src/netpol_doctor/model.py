@@ -257,6 +257,10 @@ class Pod:
     ready: bool | None = None
     restarts: int = 0
     waiting_reasons: tuple[str, ...] = ()
+    #: kubelet probes: (readiness|liveness|startup, httpGet|tcpSocket|grpc, port as written)
+    health_probes: tuple[tuple[str, str, str], ...] = ()
+    #: addresses the env names: (env name, host, port or ""); see inputs/pod_needs.py
+    env_targets: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def namespace(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from .crd_validation import validate_extended
 from .findings import Finding, Severity
 from .inputs import multus
+from .inputs.pod_needs import env_targets, health_probes
 from .model import (
     NAMESPACE_NAME_LABEL,
     ContainerPort,
@@ -416,6 +417,10 @@ def _template_fields(
         annotations=annotations,
         container_names=tuple(
             c["name"] for c in containers if isinstance(c, dict) and isinstance(c.get("name"), str)
+        ),
+        health_probes=health_probes(containers),
+        env_targets=env_targets(
+            [*containers, *r.get(spec, "initContainers", list, f"{path}spec", [])]
         ),
     )
 
