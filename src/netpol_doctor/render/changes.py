@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contract import FlowResult
+from ..contract import FlowResult, Side, Unmatched
 from ..diff import DiffResult
 from .structured import diagnosis_dict, direction_dict, finding_dict
 from .text import render_diagnosis
@@ -24,9 +24,9 @@ def render_contract(results: list[FlowResult], color: bool = False) -> str:
         if f.destination.target == "apiserver":
             port = "the API server"
         status = "ok  " if r.ok else "FAIL"
-        lines.append(f"{status} {f.name}: expect {f.expect.value}, {port}, {r.pairs} pair(s)")
-        if not r.pairs:
-            lines.append("     (no pod matches this flow: nothing was checked)")
+        lines.append(f"{status} {f.name}: expect {f.expect.value}, {port}, {_pairs(r.pairs)}")
+        for u in r.unmatched:
+            lines.append(f"     {unmatched_text(u)}")
         for src, dst, got in r.violations[:_SHOWN]:
             lines.append(f"     {got.value}: {src} -> {dst}")
         if len(r.violations) > _SHOWN:
@@ -40,6 +40,44 @@ def render_contract(results: list[FlowResult], color: bool = False) -> str:
     return text
 
 
+def _pairs(n: int) -> str:
+    return f"{n} pair" if n == 1 else f"{n} pairs"
+
+
+def side_text(side: Side) -> str:
+    """One end of a contract flow in words: which pods, in which namespaces."""
+    if side.pod is not None:
+        return f"pod {side.pod}"
+    if side.target is not None:
+        return side.target
+    parts = [f"pods {side.pods}" if side.pods is not None else "every pod"]
+    if side.namespaces:
+        word = "namespace" if len(side.namespaces) == 1 else "namespaces"
+        parts.append(f"in {word} {', '.join(side.namespaces)}")
+    else:
+        parts.append("in any namespace")
+    if side.namespace_selector is not None:
+        parts.append(f"with namespace labels {side.namespace_selector}")
+    if side.not_namespaces:
+        parts.append(f"outside {', '.join(side.not_namespaces)}")
+    return " ".join(parts)
+
+
+def unmatched_text(u: Unmatched) -> str:
+    if u.side == "both":
+        return (
+            "matches nothing to check: both ends match only the same pod "
+            "(a pod is never checked against itself)"
+        )
+    missing = ""
+    if u.missing_namespaces:
+        names = ", ".join(u.missing_namespaces)
+        verb = "does" if len(u.missing_namespaces) == 1 else "do"
+        word = "namespace" if len(u.missing_namespaces) == 1 else "namespaces"
+        missing = f" ({word} {names} {verb} not exist in the input)"
+    return f"{u.side}: {side_text(u.what)} matches nothing{missing}"
+
+
 def contract_dict(results: list[FlowResult]) -> dict[str, Any]:
     return {
         "ok": all(r.ok for r in results),
@@ -51,6 +89,16 @@ def contract_dict(results: list[FlowResult]) -> dict[str, Any]:
                 "protocol": r.flow.protocol.value,
                 "pairs": r.pairs,
                 "ok": r.ok,
+                "unmatched": [
+                    {
+                        "side": u.side,
+                        "selects": side_text(u.what),
+                        "namespaces": list(u.what.namespaces),
+                        "missing_namespaces": list(u.missing_namespaces),
+                        "message": unmatched_text(u),
+                    }
+                    for u in r.unmatched
+                ],
                 "violations": [
                     {"source": s, "destination": d, "verdict": v.value} for s, d, v in r.violations
                 ],
