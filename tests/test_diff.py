@@ -43,7 +43,7 @@ def _diff(tmp: Path, before: list[dict[str, object]], after: list[dict[str, obje
 def test_added_policy_is_the_cause(tmp_path: Path) -> None:
     after = [*_base(), policy("shop/deny", {"podSelector": {}, "policyTypes": ["Ingress"]})]
     result = _diff(tmp_path, _base(), after)
-    ((causes, changes),) = result.groups
+    ((causes, _together, changes),) = result.groups
     assert [str(c) for c in causes] == ["NetworkPolicy shop/deny added"]
     assert {(c.source, c.destination) for c in changes} == {
         ("shop/api", "shop/web"),
@@ -65,7 +65,7 @@ def test_namespace_label_change_is_the_cause(tmp_path: Path) -> None:
     ]
     after = [o for o in before if o is not before[1]] + [namespace("mon", team="observability")]
     result = _diff(tmp_path, before, after)
-    ((causes, changes),) = result.groups
+    ((causes, _together, changes),) = result.groups
     assert len(causes) == 1 and causes[0].kind == "labels" and causes[0].ref.name == "mon"
     assert "team: mon -> observability" in causes[0].detail
     assert [(c.source, c.destination) for c in changes] == [("mon/prom", "shop/api")]
@@ -86,7 +86,7 @@ def test_edited_policy_and_pod_labels(tmp_path: Path) -> None:
         },
     )
     result = _diff(tmp_path, _base(), after)
-    ((causes, _),) = result.groups
+    ((causes, _together, _),) = result.groups
     assert str(causes[0]).startswith("NetworkPolicy shop/api edited: ingress rules changed")
     relabel = _base()
     relabel[3] = pod("shop/web", "10.0.0.2", app="frontend")
@@ -96,7 +96,7 @@ def test_edited_policy_and_pod_labels(tmp_path: Path) -> None:
         load_snapshot([write(tmp_path / "x", relabel)]),
         ports=[(Protocol.TCP, 8080)],
     )
-    ((causes2, changes2),) = result2.groups
+    ((causes2, _together2, changes2),) = result2.groups
     assert str(causes2[0]) == "Pod shop/web labels: app: web -> frontend"
     assert [(c.source, c.destination) for c in changes2] == [("shop/web", "shop/api")]
 

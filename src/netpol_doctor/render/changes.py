@@ -6,11 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from ..contract import FlowResult, Side, Unmatched
-from ..diff import DiffResult
+from ..diff import Cause, DiffResult
 from .structured import diagnosis_dict, direction_dict, finding_dict
-from .text import render_diagnosis
+from .text import render_diagnosis, render_problems
 
-__all__ = ["contract_dict", "diff_dict", "render_contract", "render_diff"]
+__all__ = [
+    "caused_by",
+    "contract_dict",
+    "diff_dict",
+    "plural",
+    "render_contract",
+    "render_diff",
+    "side_text",
+    "unmatched_text",
+]
 
 _SHOWN = 20
 
@@ -116,17 +125,16 @@ def render_diff(result: DiffResult) -> str:
         for side in result.unread_sides
     ]
     lines.append(
-        f"{len(result.changes)} verdict change(s) over {result.pods_compared} pods and "
-        f"{len(result.ports)} port(s)"
+        f"{plural(len(result.changes), 'verdict change')} over "
+        f"{plural(result.pods_compared, 'pod')} and {plural(len(result.ports), 'port')}"
     )
     if result.only_before:
         lines.append(f"pods only before: {len(result.only_before)} (not compared)")
     if result.only_after:
         lines.append(f"pods only after: {len(result.only_after)} (not compared)")
-    for causes, changes in result.groups:
+    for causes, together, changes in result.groups:
         lines.append("")
-        head = "; ".join(str(c) for c in causes) or "no object change found (e.g. a peer's IP)"
-        lines.append(f"{len(changes)} change(s) caused by: {head}")
+        lines.append(f"{plural(len(changes), 'change')} {caused_by(causes, together)}")
         for c in changes[:_SHOWN]:
             lines.append(
                 f"  {c.before.value} -> {c.after.value}  {c.source} -> {c.destination}  "
@@ -139,7 +147,25 @@ def render_diff(result: DiffResult) -> str:
             for side in (d.egress, d.ingress):
                 summary = direction_dict(d, side)["summary"]
                 lines.append(f"    {label}: {summary}")
+    problems = [("before", f) for f in result.problems_before]
+    problems += [("after", f) for f in result.problems_after]
+    if problems:
+        lines += ["", f"input {'problem' if len(problems) == 1 else 'problems'}:"]
+        for where, f in problems:
+            lines.append(f"  {where}: {render_problems([f]).rstrip()}")
     return "\n".join(lines) + "\n"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def caused_by(causes: tuple[Cause, ...], together: bool) -> str:
+    """The cause line of a group of changes, in words."""
+    if not causes:
+        return "with no object change found to cause them (e.g. a pod's address or port)"
+    named = "; ".join(str(c) for c in causes)
+    return f"caused by these changes together: {named}" if together else f"caused by: {named}"
 
 
 def diff_dict(result: DiffResult) -> dict[str, Any]:
@@ -155,6 +181,7 @@ def diff_dict(result: DiffResult) -> dict[str, Any]:
         "only_after": result.only_after,
         "groups": [
             {
+                "together": together,
                 "causes": [
                     {
                         "change": c.kind,
@@ -193,6 +220,6 @@ def diff_dict(result: DiffResult) -> dict[str, Any]:
                     for c in changes
                 ],
             }
-            for causes, changes in result.groups
+            for causes, together, changes in result.groups
         ],
     }
