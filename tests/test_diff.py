@@ -283,3 +283,96 @@ def test_named_causes_hold_when_reverted_in_files(tmp_path: Path, seed: int) -> 
                 snap, change.source, change.destination, Protocol.TCP, 8080, Semantics()
             )
             assert decision.verdict is not change.after, (change, causes)
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _owned(key: str, ip: str, owner: tuple[str, str], **labels: str) -> dict[str, object]:
+    obj = pod(key, ip, **labels)
+    kind, name = owner
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    meta["ownerReferences"] = [{"kind": kind, "name": name, "controller": True}]
+    return obj
+
+
+def _review(tmp_path: Path) -> tuple[Path, Path]:
+    pods_ = [
+        namespace("shop", team="shop"),
+        namespace("mon", team="mon"),
+        _owned(
+            "shop/api-7c9d-a",
+            "10.0.0.1",
+            ("ReplicaSet", "api-7c9d"),
+            app="api",
+            **{"pod-template-hash": "7c9d"},
+        ),
+        _owned(
+            "shop/api-7c9d-b",
+            "10.0.0.2",
+            ("ReplicaSet", "api-7c9d"),
+            app="api",
+            **{"pod-template-hash": "7c9d"},
+        ),
+        pod("shop/web", "10.0.0.3", app="web"),
+        _owned("mon/prom-0", "10.0.1.1", ("StatefulSet", "prom"), app="prom"),
+    ]
+    deny = policy("shop/deny", {"podSelector": {}, "policyTypes": ["Ingress"]})
+    metrics = policy(
+        "shop/metrics",
+        {
+            "podSelector": {"matchLabels": {"app": "api"}},
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {"team": "mon"}}}],
+                    "ports": [{"port": 9090}],
+                }
+            ],
+        },
+    )
+    prom = policy(
+        "shop/allow-prom",
+        {
+            "podSelector": {"matchLabels": {"app": "api"}},
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {"team": "mon"}}}],
+                    "ports": [{"port": 8080}],
+                }
+            ],
+        },
+    )
+    broken = policy("shop/broken", {"podSelector": {"matchLabels": {"app": "api"}}})
+    broken["spec"]["ingress"] = [{"ports": [{"port": 0}]}]  # type: ignore[index]
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    before = write(
+        tmp_path / "before", [*pods_, deny, metrics, _allow("shop/allow-web", "api", "web", 8080)]
+    )
+    after = write(tmp_path / "after", [*pods_, deny, prom, broken])
+    return before, after
+
+
+def test_markdown_golden(tmp_path: Path, update_golden: bool) -> None:
+    before, after = _review(tmp_path)
+    r = run(
+        "diff", "--before", str(before), "--after", str(after), "--port", "8080", "-o", "markdown"
+    )
+    assert r.returncode == 1, r.stderr
+    text = r.stdout.replace(str(tmp_path), "TMP")
+    path = GOLDEN / "diff-review.md"
+    if update_golden:
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_problems_in_every_output_format(tmp_path: Path) -> None:
+    before, after = _review(tmp_path)
+    for output in ("text", "json", "markdown"):
+        r = run(
+            "diff", "--before", str(before), "--after", str(after), "--port", "8080", "-o", output
+        )
+        assert r.returncode == 1, r.stderr
+        assert "shop/broken" in r.stderr
+        assert "policy-invalid" in r.stdout and "broken" in r.stdout, output

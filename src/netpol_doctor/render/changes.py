@@ -165,7 +165,11 @@ def caused_by(causes: tuple[Cause, ...], together: bool) -> str:
     if not causes:
         return "with no object change found to cause them (e.g. a pod's address or port)"
     named = "; ".join(str(c) for c in causes)
-    return f"caused by these changes together: {named}" if together else f"caused by: {named}"
+    if together:
+        return f"caused by these changes together (none alone): {named}"
+    if len(causes) > 1:
+        return f"caused by each of these (reverting any one alone undoes it): {named}"
+    return f"caused by: {named}"
 
 
 def diff_dict(result: DiffResult) -> dict[str, Any]:
