@@ -347,3 +347,15 @@ def test_cli_verify_reports_matches_nothing(tmp_path: Path) -> None:
             "(namespace shpo does not exist in the input)",
         }
     ]
+
+
+def test_cli_verify_json_carries_input_problems(tmp_path: Path) -> None:
+    bad = policy("shop/bad", {"podSelector": {}, "ingress": [{"ports": [{"port": 0}]}]})
+    (tmp_path / "c").mkdir()
+    cluster = write(tmp_path / "c", [namespace("shop"), pod("shop/a", "10.0.0.1", app="a"), bad])
+    contract = tmp_path / "contract.yaml"
+    flow = {"from": "shop/a", "to": {"namespace": "shop"}, "port": 80, "expect": "denied"}
+    contract.write_text(yaml.safe_dump({"flows": [flow]}))
+    r = run("verify", str(contract), "--snapshot", str(cluster), "-o", "json")
+    assert "policy-invalid" in r.stderr
+    assert [p["id"] for p in json.loads(r.stdout)["problems"]] == ["policy-invalid"]

@@ -622,7 +622,7 @@ def verify_cmd(
     problems = _report_problems(snapshot)
     results = verify(snapshot, contract, _cni(snapshot, cni))
     if output == "json":
-        click.echo(json.dumps(contract_dict(results), indent=2))
+        click.echo(json.dumps(contract_dict(results, problems), indent=2))
     else:
         use = _use_color(color)
         click.echo(render_contract(results, use), nl=False, color=use)

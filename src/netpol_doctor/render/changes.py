@@ -7,6 +7,7 @@ from typing import Any
 
 from ..contract import FlowResult, Side, Unmatched
 from ..diff import Cause, DiffResult
+from ..findings import Finding
 from .structured import diagnosis_dict, direction_dict, finding_dict
 from .text import render_diagnosis, render_problems
 
@@ -87,9 +88,12 @@ def unmatched_text(u: Unmatched) -> str:
     return f"{u.side}: {side_text(u.what)} matches nothing{missing}"
 
 
-def contract_dict(results: list[FlowResult]) -> dict[str, Any]:
+def contract_dict(
+    results: list[FlowResult], problems: list[Finding] | None = None
+) -> dict[str, Any]:
     return {
         "ok": all(r.ok for r in results),
+        "problems": [finding_dict(f) for f in problems or []],
         "flows": [
             {
                 "name": r.flow.name,
