@@ -266,6 +266,17 @@ def test_named_causes_hold_when_reverted_in_files(tmp_path: Path, seed: int) -> 
         after_pols[f"p{i}"] = random_policy(f"p{i}")
     result = _diff(tmp_path, [*pods_, *before_pols.values()], [*pods_, *after_pols.values()])
     assert result.changes
+    # the per-class comparison finds exactly the pairs a per-pair evaluation finds
+    snaps = [load_snapshot([tmp_path / side / "cluster.yaml"]) for side in ("a", "b")]
+    keys = sorted(p.key for p in snaps[0].pods)
+    brute = set()
+    for s in keys:
+        for d in keys:
+            if s != d:
+                vb, va = (_decide(x, s, d, Protocol.TCP, 8080, Semantics()).verdict for x in snaps)
+                if vb is not va:
+                    brute.add((s, d, vb, va))
+    assert {(c.source, c.destination, c.before, c.after) for c in result.changes} == brute
     for n, change in enumerate(result.changes):
         if not change.causes:
             continue
