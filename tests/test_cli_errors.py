@@ -142,6 +142,12 @@ def test_diff_never_claims_no_change_over_unread_input(
     assert j.returncode == 2
     data = json.loads(j.stdout)
     assert data["complete"] is False and data["problems"][side]
+    md = run(
+        "diff", "--before", paths[before], "--after", paths[after], "-p", "8080", "-o", "markdown"
+    )
+    assert md.returncode == 2
+    assert f"> **INCOMPLETE**: the {side} side could not be read completely" in md.stdout
+    assert "#### Input problems" in md.stdout and f"- {side}: `error: " in md.stdout
 
 
 def test_diff_of_readable_inputs_is_complete() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders import namespace, pod, policy, snapshot_of
+from builders import namespace, pod, policy, snapshot_of, write
 from netpol_doctor.contract import ContractError, load_contract, parse_contract, verify
 from netpol_doctor.snapshot import load_snapshot
 from test_cli import EXAMPLES, run
@@ -237,3 +237,125 @@ def test_example_contract_matches_the_json_schema() -> None:
     schema = json.loads((ROOT / "docs" / "contract.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(yaml.safe_load((ROOT / "examples" / "contract.yaml").read_text()), schema)
+
+
+def _one_flow(**flow: object) -> object:
+    return parse_contract({"flows": [{"name": "f", "port": 80, "expect": "denied", **flow}]}, "c")
+
+
+def _shop(tmp_path: Path) -> object:
+    return snapshot_of(
+        tmp_path,
+        [
+            namespace("shop"),
+            namespace("empty"),
+            pod("shop/a", "10.0.0.1", app="a"),
+            pod("shop/b", "10.0.0.2", app="b"),
+            policy("shop/deny", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("flow", "side", "missing"),
+    [
+        # a selector typo: the flow "holds" only because it checks nothing
+        (
+            {"from": {"namespace": "shop", "pods": {"app": "aa"}}, "to": {"pods": {"app": "b"}}},
+            "from",
+            [],
+        ),
+        (
+            {"from": {"pods": {"app": "a"}}, "to": {"namespace": "shop", "pods": {"app": "c"}}},
+            "to",
+            [],
+        ),
+        # a namespace that exists but holds no matching pod
+        ({"from": {"namespace": "empty"}, "to": {"pods": {"app": "b"}}}, "from", []),
+        # a namespace that does not exist, alone or beside one that does
+        ({"from": {"namespace": "shpo"}, "to": {"pods": {"app": "b"}}}, "from", ["shpo"]),
+        ({"from": {"namespace": ["shop", "shpo"]}, "to": {"pods": {"app": "b"}}}, "from", ["shpo"]),
+        ({"from": "shop/a", "to": {"pod": "nowhere/b"}}, "to", ["nowhere"]),
+        ({"from": "shop/zz", "to": {"pods": {"app": "b"}}}, "from", []),
+    ],
+)
+def test_flow_matching_nothing_is_a_violation(
+    tmp_path: Path, flow: dict[str, object], side: str, missing: list[str]
+) -> None:
+    (result,) = verify(_shop(tmp_path), _one_flow(**flow))  # type: ignore[arg-type]
+    assert not result.ok
+    assert [(u.side, list(u.missing_namespaces)) for u in result.unmatched] == [(side, missing)]
+
+
+def test_flow_matching_pods_is_not_unmatched(tmp_path: Path) -> None:
+    """Near miss: the same shapes, spelled right, match pods and hold."""
+    flows = [
+        {"from": {"namespace": "shop", "pods": {"app": "a"}}, "to": {"pods": {"app": "b"}}},
+        {"from": {"namespace": ["shop", "empty"]}, "to": {"pod": "shop/b"}},
+        {"from": "shop/a", "to": {"namespace": "shop", "notNamespace": "nowhere"}},
+    ]
+    for flow in flows:
+        (result,) = verify(_shop(tmp_path), _one_flow(**flow))  # type: ignore[arg-type]
+        assert result.ok and not result.unmatched and result.pairs >= 1, flow
+
+
+def test_same_pod_on_both_ends_checks_nothing(tmp_path: Path) -> None:
+    (result,) = verify(_shop(tmp_path), _one_flow(**{"from": "shop/a", "to": "shop/a"}))  # type: ignore[arg-type]
+    assert not result.ok and [u.side for u in result.unmatched] == ["both"]
+
+
+def test_cli_verify_reports_matches_nothing(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    cluster = write(
+        tmp_path / "c",
+        [namespace("shop"), pod("shop/a", "10.0.0.1", app="a"), pod("shop/b", "10.0.0.2", app="b")],
+    )
+    contract = tmp_path / "contract.yaml"
+    contract.write_text(
+        yaml.safe_dump(
+            {
+                "flows": [
+                    {
+                        "name": "typo",
+                        "from": {"namespace": "shpo", "pods": {"app": "a"}},
+                        "to": {"namespace": "shop", "pods": {"app": "b"}},
+                        "port": 80,
+                        "expect": "allowed",
+                    }
+                ]
+            }
+        )
+    )
+    r = run("verify", str(contract), "--snapshot", str(cluster))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAIL typo: expect allowed, TCP 80, 0 pairs" in r.stdout
+    assert (
+        "from: pods app=a in namespace shpo matches nothing "
+        "(namespace shpo does not exist in the input)" in r.stdout
+    )
+    r2 = run("verify", str(contract), "--snapshot", str(cluster), "-o", "json")
+    assert r2.returncode == 1
+    (flow,) = json.loads(r2.stdout)["flows"]
+    assert flow["ok"] is False
+    assert flow["unmatched"] == [
+        {
+            "side": "from",
+            "selects": "pods app=a in namespace shpo",
+            "namespaces": ["shpo"],
+            "missing_namespaces": ["shpo"],
+            "message": "from: pods app=a in namespace shpo matches nothing "
+            "(namespace shpo does not exist in the input)",
+        }
+    ]
+
+
+def test_cli_verify_json_carries_input_problems(tmp_path: Path) -> None:
+    bad = policy("shop/bad", {"podSelector": {}, "ingress": [{"ports": [{"port": 0}]}]})
+    (tmp_path / "c").mkdir()
+    cluster = write(tmp_path / "c", [namespace("shop"), pod("shop/a", "10.0.0.1", app="a"), bad])
+    contract = tmp_path / "contract.yaml"
+    flow = {"from": "shop/a", "to": {"namespace": "shop"}, "port": 80, "expect": "denied"}
+    contract.write_text(yaml.safe_dump({"flows": [flow]}))
+    r = run("verify", str(contract), "--snapshot", str(cluster), "-o", "json")
+    assert "policy-invalid" in r.stderr
+    assert [p["id"] for p in json.loads(r.stdout)["problems"]] == ["policy-invalid"]

@@ -34,6 +34,7 @@ from .matrix import compute_matrix, compute_port_sweep
 from .model import IPNetwork, Protocol
 from .podinfo import pod_view
 from .render.changes import contract_dict, diff_dict, render_contract, render_diff
+from .render.diffmd import render_diff_markdown
 from .render.markdown import render_diagnosis_markdown
 from .render.matrixout import (
     iter_csv,
@@ -623,7 +624,7 @@ def verify_cmd(
     problems = _report_problems(snapshot)
     results = verify(snapshot, contract, _cni(snapshot, cni))
     if output == "json":
-        click.echo(json.dumps(contract_dict(results), indent=2))
+        click.echo(json.dumps(contract_dict(results, problems), indent=2))
     else:
         use = _use_color(color)
         click.echo(render_contract(results, use), nl=False, color=use)
@@ -649,7 +650,7 @@ def verify_cmd(
     callback=lambda _ctx, _param, values: [_port_spec(v) for v in values],
     help="PORT or PROTO/PORT; default: all ports.",
 )
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@click.option("--output", "-o", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("--cni", type=click.Choice([p.name for p in KNOWN_CNIS]), default=None)
 def diff_cmd(
     before: str,
@@ -660,7 +661,9 @@ def diff_cmd(
     cni: str | None,
 ) -> None:
     """Which pod pairs and ports changed verdict between two snapshots, and which
-    object change caused each (biggest blast radius first). Exit 1 if any changed."""
+    object changes cause each (biggest blast radius first; markdown: a pull-request
+    comment). Exit 0 nothing changed, 1 something changed, 2 a side could not be read
+    completely."""
     a, b = load_revision(before), load_revision(after)
     result = diff_snapshots(a, b, namespaces, ports, _cni(b, cni))
     for side, spec, problems in (
@@ -672,6 +675,8 @@ def diff_cmd(
             click.echo(render_problems(problems), err=True, nl=False)
     if output == "json":
         click.echo(json.dumps(diff_dict(result), indent=2))
+    elif output == "markdown":
+        click.echo(render_diff_markdown(result, b), nl=False)
     else:
         click.echo(render_diff(result), nl=False)
     if result.unread_sides:

@@ -32,7 +32,15 @@ from .selectors import Tri, match_selector
 from .snapshot import Snapshot
 from .validation import Level, validate_label_selector
 
-__all__ = ["Contract", "ContractError", "Flow", "FlowResult", "load_contract", "verify"]
+__all__ = [
+    "Contract",
+    "ContractError",
+    "Flow",
+    "FlowResult",
+    "Unmatched",
+    "load_contract",
+    "verify",
+]
 
 CONTRACT_KIND = "ConnectivityContract"
 API_VERSION = "netpol-doctor.io/v1"
@@ -90,6 +98,17 @@ class Contract:
     flows: tuple[Flow, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    """One end of a flow that selects no pod: the flow proves nothing, so it fails (a
+    typo in a selector must not pass as "nothing violates it")."""
+
+    side: str  # "from" or "to"; "both" when the ends match only one and the same pod
+    what: Side
+    #: names under `namespace` that no object of the input lives in
+    missing_namespaces: tuple[str, ...] = ()
+
+
 @dataclass
 class FlowResult:
     flow: Flow
@@ -97,10 +116,12 @@ class FlowResult:
     violations: list[tuple[str, str, Verdict]] = field(default_factory=list)
     #: the first violations, explained as `diagnose` explains them
     explained: list[Diagnosis] = field(default_factory=list)
+    #: ends that match nothing (or nothing to check): each a violation
+    unmatched: list[Unmatched] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.violations
+        return not self.violations and not self.unmatched
 
 
 # --- parsing -----------------------------------------------------------------------
@@ -336,15 +357,34 @@ def verify(snapshot: Snapshot, contract: Contract, cni: CniInfo | None = None) -
     cni = cni or detect_cni(snapshot)
     results = []
     live = [p for p in snapshot.pods if not p.finished]
+    existing = {n for n, ns in snapshot.namespaces.items() if not ns.synthesized}
+    existing |= {p.namespace for p in snapshot.pods}
     for flow in contract.flows:
         result = FlowResult(flow)
         sources = [p for p in live if flow.source.selects(snapshot, p)]
+        _note_unmatched(result, "from", flow.source, sources, existing)
         if flow.destination.target is not None:
             _check_targets(snapshot, flow, sources, cni, result)
         else:
-            _check_pods(snapshot, flow, sources, live, cni, result)
+            destinations = [p for p in live if flow.destination.selects(snapshot, p)]
+            _note_unmatched(result, "to", flow.destination, destinations, existing)
+            _check_pods(snapshot, flow, sources, destinations, cni, result)
+            if sources and destinations and not result.pairs:
+                result.unmatched.append(Unmatched("both", flow.source))
         results.append(result)
     return results
+
+
+def _note_unmatched(
+    result: FlowResult, side: str, what: Side, pods: list[Pod], existing: set[str]
+) -> None:
+    missing = tuple(n for n in what.namespaces if n not in existing)
+    if what.pod is not None and what.pod.partition("/")[0] not in existing:
+        missing = (what.pod.partition("/")[0],)
+    if not pods or missing:
+        # A listed namespace that does not exist is a typo even when the other names
+        # match pods: the flow checks less than it says.
+        result.unmatched.append(Unmatched(side, what, missing))
 
 
 def _record(result: FlowResult, src: str, dst: str, got: Verdict) -> None:
@@ -357,11 +397,10 @@ def _check_pods(
     snapshot: Snapshot,
     flow: Flow,
     sources: list[Pod],
-    live: list[Pod],
+    destinations: list[Pod],
     cni: CniInfo,
     result: FlowResult,
 ) -> None:
-    destinations = [p for p in live if flow.destination.selects(snapshot, p)]
     if not sources or not destinations:
         return
     assert flow.port is not None

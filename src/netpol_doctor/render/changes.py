@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contract import FlowResult
-from ..diff import DiffResult
+from ..contract import FlowResult, Side, Unmatched
+from ..diff import Cause, DiffResult
+from ..findings import Finding
 from .structured import diagnosis_dict, direction_dict, finding_dict
-from .text import render_diagnosis
+from .text import render_diagnosis, render_problems
 
-__all__ = ["contract_dict", "diff_dict", "render_contract", "render_diff"]
+__all__ = [
+    "caused_by",
+    "contract_dict",
+    "diff_dict",
+    "plural",
+    "render_contract",
+    "render_diff",
+    "side_text",
+    "unmatched_text",
+]
 
 _SHOWN = 20
 
@@ -24,9 +34,9 @@ def render_contract(results: list[FlowResult], color: bool = False) -> str:
         if f.destination.target == "apiserver":
             port = "the API server"
         status = "ok  " if r.ok else "FAIL"
-        lines.append(f"{status} {f.name}: expect {f.expect.value}, {port}, {r.pairs} pair(s)")
-        if not r.pairs:
-            lines.append("     (no pod matches this flow: nothing was checked)")
+        lines.append(f"{status} {f.name}: expect {f.expect.value}, {port}, {_pairs(r.pairs)}")
+        for u in r.unmatched:
+            lines.append(f"     {unmatched_text(u)}")
         for src, dst, got in r.violations[:_SHOWN]:
             lines.append(f"     {got.value}: {src} -> {dst}")
         if len(r.violations) > _SHOWN:
@@ -40,9 +50,50 @@ def render_contract(results: list[FlowResult], color: bool = False) -> str:
     return text
 
 
-def contract_dict(results: list[FlowResult]) -> dict[str, Any]:
+def _pairs(n: int) -> str:
+    return f"{n} pair" if n == 1 else f"{n} pairs"
+
+
+def side_text(side: Side) -> str:
+    """One end of a contract flow in words: which pods, in which namespaces."""
+    if side.pod is not None:
+        return f"pod {side.pod}"
+    if side.target is not None:
+        return side.target
+    parts = [f"pods {side.pods}" if side.pods is not None else "every pod"]
+    if side.namespaces:
+        word = "namespace" if len(side.namespaces) == 1 else "namespaces"
+        parts.append(f"in {word} {', '.join(side.namespaces)}")
+    else:
+        parts.append("in any namespace")
+    if side.namespace_selector is not None:
+        parts.append(f"with namespace labels {side.namespace_selector}")
+    if side.not_namespaces:
+        parts.append(f"outside {', '.join(side.not_namespaces)}")
+    return " ".join(parts)
+
+
+def unmatched_text(u: Unmatched) -> str:
+    if u.side == "both":
+        return (
+            "matches nothing to check: both ends match only the same pod "
+            "(a pod is never checked against itself)"
+        )
+    missing = ""
+    if u.missing_namespaces:
+        names = ", ".join(u.missing_namespaces)
+        verb = "does" if len(u.missing_namespaces) == 1 else "do"
+        word = "namespace" if len(u.missing_namespaces) == 1 else "namespaces"
+        missing = f" ({word} {names} {verb} not exist in the input)"
+    return f"{u.side}: {side_text(u.what)} matches nothing{missing}"
+
+
+def contract_dict(
+    results: list[FlowResult], problems: list[Finding] | None = None
+) -> dict[str, Any]:
     return {
         "ok": all(r.ok for r in results),
+        "problems": [finding_dict(f) for f in problems or []],
         "flows": [
             {
                 "name": r.flow.name,
@@ -51,6 +102,16 @@ def contract_dict(results: list[FlowResult]) -> dict[str, Any]:
                 "protocol": r.flow.protocol.value,
                 "pairs": r.pairs,
                 "ok": r.ok,
+                "unmatched": [
+                    {
+                        "side": u.side,
+                        "selects": side_text(u.what),
+                        "namespaces": list(u.what.namespaces),
+                        "missing_namespaces": list(u.missing_namespaces),
+                        "message": unmatched_text(u),
+                    }
+                    for u in r.unmatched
+                ],
                 "violations": [
                     {"source": s, "destination": d, "verdict": v.value} for s, d, v in r.violations
                 ],
@@ -68,17 +129,16 @@ def render_diff(result: DiffResult) -> str:
         for side in result.unread_sides
     ]
     lines.append(
-        f"{len(result.changes)} verdict change(s) over {result.pods_compared} pods and "
-        f"{len(result.ports)} port(s)"
+        f"{plural(len(result.changes), 'verdict change')} over "
+        f"{plural(result.pods_compared, 'pod')} and {plural(len(result.ports), 'port')}"
     )
     if result.only_before:
         lines.append(f"pods only before: {len(result.only_before)} (not compared)")
     if result.only_after:
         lines.append(f"pods only after: {len(result.only_after)} (not compared)")
-    for causes, changes in result.groups:
+    for causes, together, changes in result.groups:
         lines.append("")
-        head = "; ".join(str(c) for c in causes) or "no object change found (e.g. a peer's IP)"
-        lines.append(f"{len(changes)} change(s) caused by: {head}")
+        lines.append(f"{plural(len(changes), 'change')} {caused_by(causes, together)}")
         for c in changes[:_SHOWN]:
             lines.append(
                 f"  {c.before.value} -> {c.after.value}  {c.source} -> {c.destination}  "
@@ -91,7 +151,29 @@ def render_diff(result: DiffResult) -> str:
             for side in (d.egress, d.ingress):
                 summary = direction_dict(d, side)["summary"]
                 lines.append(f"    {label}: {summary}")
+    problems = [("before", f) for f in result.problems_before]
+    problems += [("after", f) for f in result.problems_after]
+    if problems:
+        lines += ["", f"input {'problem' if len(problems) == 1 else 'problems'}:"]
+        for where, f in problems:
+            lines.append(f"  {where}: {render_problems([f]).rstrip()}")
     return "\n".join(lines) + "\n"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def caused_by(causes: tuple[Cause, ...], together: bool) -> str:
+    """The cause line of a group of changes, in words."""
+    if not causes:
+        return "with no object change found to cause them (e.g. a pod's address or port)"
+    named = "; ".join(str(c) for c in causes)
+    if together:
+        return f"caused by these changes together (none alone): {named}"
+    if len(causes) > 1:
+        return f"caused by each of these (reverting any one alone undoes it): {named}"
+    return f"caused by: {named}"
 
 
 def diff_dict(result: DiffResult) -> dict[str, Any]:
@@ -107,6 +189,7 @@ def diff_dict(result: DiffResult) -> dict[str, Any]:
         "only_after": result.only_after,
         "groups": [
             {
+                "together": together,
                 "causes": [
                     {
                         "change": c.kind,
@@ -145,6 +228,6 @@ def diff_dict(result: DiffResult) -> dict[str, Any]:
                     for c in changes
                 ],
             }
-            for causes, changes in result.groups
+            for causes, together, changes in result.groups
         ],
     }
