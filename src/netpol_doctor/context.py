@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .analysis.verdicts import aggregate
 from .cni import CniInfo
 from .cni import aws_port_limit_findings as cni_aws_port_limit
 from .engine import Decision, Endpoint, EndpointKind, Semantics, Verdict
@@ -108,11 +109,7 @@ class DnsCheck:
 
     def verdict(self, protocol: Protocol) -> Verdict | None:
         vs = [d.verdict for d in self.decisions if d.protocol is protocol]
-        if not vs:
-            return None
-        if Verdict.DENIED in vs:
-            return Verdict.DENIED
-        return Verdict.UNKNOWN if Verdict.UNKNOWN in vs else Verdict.ALLOWED
+        return aggregate(vs) if vs else None
 
     def egress_result(self, protocol: Protocol) -> Tri:
         results = [d.egress.result for d in self.decisions if d.protocol is protocol]

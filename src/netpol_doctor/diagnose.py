@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from . import context
+from .analysis.rootcause import root_causes
+from .analysis.verdicts import aggregate, tally
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import (
     Decision,
@@ -37,7 +39,15 @@ from .shell import command, comment
 from .snapshot import Snapshot
 from .targets import Member, Target, endpoint_for_pod, resolve
 
-__all__ = ["Diagnosis", "PairResult", "Symptom", "aggregate", "diagnose", "nearest_misses"]
+__all__ = [
+    "Diagnosis",
+    "PairResult",
+    "Symptom",
+    "aggregate",
+    "diagnose",
+    "nearest_misses",
+    "pairs_rule",
+]
 
 #: Destinations that name a check rather than a workload.
 DNS, APISERVER = "dns", "apiserver"
@@ -77,11 +87,15 @@ class Diagnosis:
     #: What the policies alone say, when the data plane does something else (a plugin
     #: that enforces no NetworkPolicy); None when `verdict` is the policies' answer.
     policy_verdict: Verdict | None = None
+    #: root causes that are not a missed rule (analysis.rootcause): first, and deciding
+    causes: tuple[Finding, ...] = ()
 
     def decides(self, f: Finding) -> bool:
         """Is this finding part of what decides the verdict (vs. something to check too)?"""
         if self.policy_verdict is not None:
             return f.id in _DATA_PLANE  # the rule-level findings describe unenforced policy
+        if f in self.causes:
+            return True
         if f.id in _DECISIVE:
             return True
         return (self.destination.kind == "dns" and f.id == "dns-egress-missing") or (
@@ -95,18 +109,6 @@ class Diagnosis:
         return "+".join(
             sorted({p.decision.protocol.value for p in self.pairs if p.decision}, reverse=True)
         )
-
-
-def aggregate(verdicts: Iterable[Verdict]) -> Verdict:
-    """One answer for many pairs: a Service is reachable only if every backend is."""
-    vs = list(verdicts)
-    if not vs:
-        return Verdict.UNKNOWN
-    if Verdict.DENIED in vs:
-        return Verdict.DENIED
-    if Verdict.UNKNOWN in vs:
-        return Verdict.UNKNOWN
-    return Verdict.ALLOWED
 
 
 def diagnose(
@@ -145,20 +147,53 @@ def diagnose(
                 continue
             decision = evaluate_flow(snapshot, s.endpoint, d.endpoint, protocol, d.port, sem)
             pairs.append(PairResult(s, d, decision))
-    verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
+    verdicts = [p.verdict for p in pairs if p.verdict is not None]
     snat = _snat_pairs(snapshot, src, dst, protocol, sem)
     if snat is not None:
-        # NP-95/NP-53: the pod sees a node IP, or (plugin-dependent) the client's: an
-        # answer holds only if both readings give it.
-        seen_as_node = aggregate(p.verdict for p in snat if p.verdict is not None)
-        if not snat or seen_as_node is not verdict:
-            verdict = Verdict.UNKNOWN
+        # NP-95/NP-53: the pod sees a node IP (kube-proxy masquerades), or, on some
+        # plugins, the client's: each node path is one more pair, combined by the same
+        # rule; with no Node in the input that reading cannot be checked.
+        verdicts += [p.verdict for p in snat if p.verdict is not None] or [Verdict.UNKNOWN]
         pairs = [*snat, *pairs]
+    verdict = aggregate(verdicts)
     findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
-    diag = Diagnosis(verdict, src, dst, port, protocol, tuple(pairs), findings, cni, (), symptom)
+    direct = [p.decision for p in pairs[len(snat or ()) :] if p.decision is not None]
+    seen_as_node = [p.decision for p in snat or () if p.decision is not None]
+    causes, rest = root_causes(snapshot, direct, seen_as_node, findings)
+    diag = Diagnosis(
+        verdict,
+        src,
+        dst,
+        port,
+        protocol,
+        tuple(pairs),
+        causes + rest,
+        cni,
+        (),
+        symptom,
+        causes=causes,
+    )
     if not cni.enforces_policy:
         return _unenforced(diag)
     return replace(diag, verify=_verify(snapshot, pairs, verdict, sem))
+
+
+def pairs_rule(diag: Diagnosis) -> str:
+    """How the pairs' answers made the one answer, in words (analysis.verdicts)."""
+    counts = tally(p.verdict for p in diag.pairs if p.verdict is not None)
+    missing = sum(1 for p in diag.pairs if p.verdict is None)
+    parts = [f"{n} {v.value}" for v, n in counts.items()]
+    if missing:
+        parts.append(f"{missing} without the port")
+    if len(counts) <= 1 and not missing:
+        every = "both" if len(diag.pairs) == 2 else f"all {len(diag.pairs)}"
+        return f"{every} {diag.verdict.value}"
+    why = {
+        Verdict.DENIED: "any denied pair makes the answer denied",
+        Verdict.UNKNOWN: "no pair is denied, but an unknown one keeps the answer unknown",
+        Verdict.ALLOWED: "every pair is allowed",
+    }[diag.verdict]
+    return f"{', '.join(parts)}: {why}"
 
 
 def policy_decides(f: Finding) -> bool:

@@ -11,7 +11,8 @@ import io
 from rich.console import Console
 from rich.markup import escape
 
-from ..diagnose import Diagnosis, PairResult, policy_decides
+from ..analysis.rootcause import ROOT_CAUSE_IDS
+from ..diagnose import Diagnosis, PairResult, pairs_rule, policy_decides
 from ..engine import Decision, DirectionResult, Verdict
 from ..explain import describe_rule, direction_summary, rule_outcome_lines
 from ..findings import Finding, Severity
@@ -71,6 +72,7 @@ _SPECIFIC = frozenset(
         "peer-and-or-confusion",
         "dns-egress-missing",
         "apiserver-egress-missing",
+        *ROOT_CAUSE_IDS,
     }
 )
 _NOT_ALLOWED = frozenset({"ingress-not-allowed", "egress-not-allowed"})
@@ -184,11 +186,14 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
     if len(diag.pairs) > 1:
         out.add()
         out.add(f"Pairs ({len(diag.pairs)})", "bold")
+        out.add(f"  {pairs_rule(diag)}")
         for p in diag.pairs:
-            verdict = p.verdict.value if p.verdict else "n/a"
+            verdict = p.verdict.value if p.verdict else "no port"
             via = f"  port {p.destination.port}" if p.destination.port is not None else ""
             if diag.protocol is None and p.decision is not None:
                 via += f"/{p.decision.protocol.value}"
+            if p.source.via:
+                via += f"  ({p.source.via})"
             out.add(
                 f"  {verdict:<8} {p.source.endpoint.label} -> {p.destination.endpoint.label}{via}"
             )
