@@ -263,7 +263,8 @@ def apiserver_check(
     severity = Severity.ERROR if asked else (Severity.WARNING if sa != "default" else Severity.INFO)
     msg = (
         f"{pod.key} is egress-isolated and {why}, but no egress rule admits the API server "
-        f"endpoint(s) {addrs} (the `kubernetes` Service's endpoints after DNAT; the API "
+        + ("endpoint " if len(blocked) == 1 else "endpoints ")
+        + f"{addrs} (the `kubernetes` Service's endpoints after DNAT; the API "
         "server is not a pod, so only an ipBlock can admit it)"
     )
     addresses = sorted({ip for d in blocked for ip in d.destination.ips}, key=str)

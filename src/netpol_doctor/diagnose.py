@@ -15,6 +15,7 @@ from enum import Enum
 from . import context
 from .analysis.rootcause import root_causes
 from .analysis.verdicts import aggregate, tally
+from .analysis.words import plural
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import (
     Decision,
@@ -96,6 +97,8 @@ class Diagnosis:
             return f.id in _DATA_PLANE  # the rule-level findings describe unenforced policy
         if f in self.causes:
             return True
+        if self.verdict is Verdict.DENIED and f.severity is Severity.INFO:
+            return False  # an allow that holds on one side never blocks
         if f.id in _DECISIVE:
             return True
         return (self.destination.kind == "dns" and f.id == "dns-egress-missing") or (
@@ -499,7 +502,7 @@ def _layer_findings(d: Decision) -> list[Finding]:
                 "policy-not-enforced",
                 Severity.INFO,
                 f"{names}: the network plugin ({d.semantics.cni}) does not implement this "
-                "kind, so it has no effect on this traffic (ADM-5)",
+                "kind, so it has no effect on this traffic",
                 d.inert,
             )
         )
@@ -527,7 +530,8 @@ def _layer_findings(d: Decision) -> list[Finding]:
             Finding(
                 fid,
                 severity,
-                f"{step.ref} {step.rule} {verb} this {word} ({step.reason}); {why}",
+                f"{' '.join(x for x in (str(step.ref), step.rule) if x)} {verb} this {word} "
+                f"({step.reason}); {why}",
                 (step.ref,),
                 step.rule,
             )
@@ -724,7 +728,7 @@ def _symptom_findings(
         if dst.kind == "service":
             n = len(dst.members)
             checks.append(
-                f"Service {dst.label} has {n} backing pod(s)"
+                f"Service {dst.label} has {plural(n, 'backing pod')}"
                 + ("" if n else ": nothing listens, hence the refusal")
             )
         for p in pairs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..analysis.words import plural
 from ..contract import FlowResult
 from ..diff import DiffResult
 from .structured import diagnosis_dict, direction_dict, finding_dict
@@ -24,7 +25,9 @@ def render_contract(results: list[FlowResult], color: bool = False) -> str:
         if f.destination.target == "apiserver":
             port = "the API server"
         status = "ok  " if r.ok else "FAIL"
-        lines.append(f"{status} {f.name}: expect {f.expect.value}, {port}, {r.pairs} pair(s)")
+        lines.append(
+            f"{status} {f.name}: expect {f.expect.value}, {port}, {plural(r.pairs, 'pair')}"
+        )
         if not r.pairs:
             lines.append("     (no pod matches this flow: nothing was checked)")
         for src, dst, got in r.violations[:_SHOWN]:
@@ -68,8 +71,8 @@ def render_diff(result: DiffResult) -> str:
         for side in result.unread_sides
     ]
     lines.append(
-        f"{len(result.changes)} verdict change(s) over {result.pods_compared} pods and "
-        f"{len(result.ports)} port(s)"
+        f"{plural(len(result.changes), 'verdict change')} over {result.pods_compared} pods "
+        f"and {plural(len(result.ports), 'port')}"
     )
     if result.only_before:
         lines.append(f"pods only before: {len(result.only_before)} (not compared)")
@@ -78,7 +81,7 @@ def render_diff(result: DiffResult) -> str:
     for causes, changes in result.groups:
         lines.append("")
         head = "; ".join(str(c) for c in causes) or "no object change found (e.g. a peer's IP)"
-        lines.append(f"{len(changes)} change(s) caused by: {head}")
+        lines.append(f"{plural(len(changes), 'change')} caused by: {head}")
         for c in changes[:_SHOWN]:
             lines.append(
                 f"  {c.before.value} -> {c.after.value}  {c.source} -> {c.destination}  "

@@ -61,7 +61,9 @@ def render_diagnosis_markdown(diag: Diagnosis, problems: list[Finding]) -> str:
     if len(data["pairs"]) > 1:
         md += ["| source | destination | port | verdict |", "| --- | --- | --- | --- |"]
         for p in data["pairs"]:
-            md.append(f"| {p['source']} | {p['destination']} | {p['port']} | {p['verdict']} |")
+            port = "—" if p["port"] is None else p["port"]
+            verdict = p["verdict"] or f"no such port: {p['problem'] or 'not resolved'}"
+            md.append(f"| {p['source']} | {p['destination']} | {port} | {verdict} |")
         md.append("")
     _direction(md, f"Egress from {src}", data["egress"])
     _direction(md, f"Ingress to {dst}", data["ingress"])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.words import plural
 from ..engine import Verdict
 from ..matrix import ALLOWED, CODES, DENIED, UNKNOWN, Matrix, PortSweep
 
@@ -83,7 +84,8 @@ def render_summary(m: Matrix) -> str:
     """A count line, then one line per namespace pair, from the class-level counts."""
     counts = m.counts()
     lines = [
-        f"{m.protocol.value} {m.port}: {len(m.pods)} pods, {len(m.pods) ** 2} pairs: "
+        f"{m.protocol.value} {m.port}: {plural(len(m.pods), 'pod')}, "
+        f"{plural(len(m.pods) ** 2, 'pair')}: "
         f"{counts[Verdict.ALLOWED]} allowed, {counts[Verdict.DENIED]} denied, "
         f"{counts[Verdict.UNKNOWN]} unknown",
         "",
@@ -218,7 +220,8 @@ def render_sweep_summary(sw: PortSweep) -> str:
             )
     every, some, none = counts
     lines = [
-        f"{len(ports)} ports ({', '.join(_port_label(p) for p in ports)}), {len(sw.pods)} pods",
+        f"{plural(len(ports), 'port')} ({', '.join(_port_label(p) for p in ports)}), "
+        f"{plural(len(sw.pods), 'pod')}",
         "",
     ]
     w = max([len("destination namespace"), *(len(n) for n in namespaces)])

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..analysis.rootcause import ROOT_CAUSE_IDS
+from ..analysis.words import plural
 from ..diagnose import Diagnosis, PairResult, pairs_rule, policy_decides
 from ..engine import Decision, DirectionResult, Verdict
 from ..explain import describe_rule, direction_summary, rule_outcome_lines
@@ -115,12 +116,17 @@ def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) 
         shown = side.admitted_by
         others = len(side.outcomes) - len(shown)
         if others:
-            out.add(f"  ({others} other rule(s) of these policies do not admit it; see -o json)")
+            out.add(
+                f"  ({plural(others, 'other rule')} of these policies "
+                + ("does" if others == 1 else "do")
+                + " not admit it; see --output json)"
+            )
     for layer in d.layers:
         if layer.side is side:
             for step in layer.verdict.steps:
                 mark = {Tri.YES: "matches", Tri.NO: "no", Tri.UNKNOWN: "maybe"}[step.matched]
-                out.add(f"  {step.ref} {step.rule} ({step.action.value}): {mark}; {step.reason}")
+                name = " ".join(x for x in (str(step.ref), step.rule) if x)
+                out.add(f"  {name} ({step.action.value}): {mark}; {step.reason}")
     for o in shown:
         style = {Tri.YES: "green", Tri.NO: None, Tri.UNKNOWN: "yellow"}[o.result]
         first, *rest = rule_outcome_lines(o, d.protocol, d.port, side.direction)
@@ -210,7 +216,7 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         if len(diag.pairs) > 1:
             out.add(f"{p.source.endpoint.label} -> {p.destination.endpoint.label}", "bold")
         _pair_block(out, p)
-    context = [f for f in diag.findings if f.severity is Severity.INFO]
+    context = [f for f in diag.findings if f.severity is Severity.INFO and f not in decisive]
     if context:
         out.add()
         out.add("Context", "bold")
@@ -286,7 +292,7 @@ def render_matrix(m: Matrix, color: bool = False) -> str:
     out = _Out()
     counts = m.counts()
     out.add(
-        f"{m.protocol.value} {m.port}: {len(m.pods)} pods, "
+        f"{m.protocol.value} {m.port}: {plural(len(m.pods), 'pod')}, "
         f"{counts[Verdict.ALLOWED]} allowed, {counts[Verdict.DENIED]} denied, "
         f"{counts[Verdict.UNKNOWN]} unknown pairs",
         "bold",
@@ -327,7 +333,7 @@ def render_lint(findings: list[Finding]) -> str:
                 out += [f"      {line}" for line in f.fix.snippet.rstrip().split("\n")]
     counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
     out.append(
-        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
-        f"{counts[Severity.INFO]} info"
+        f"{plural(counts[Severity.ERROR], 'error')}, "
+        f"{plural(counts[Severity.WARNING], 'warning')}, {counts[Severity.INFO]} info"
     )
     return "\n".join(out) + "\n"
