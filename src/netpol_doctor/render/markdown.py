@@ -6,6 +6,7 @@ from typing import Any
 
 from ..diagnose import Diagnosis
 from ..findings import Finding
+from .safe import printable
 from .structured import diagnosis_dict
 
 __all__ = ["render_diagnosis_markdown"]
@@ -72,4 +73,4 @@ def render_diagnosis_markdown(diag: Diagnosis, problems: list[Finding]) -> str:
         md += [f"- `{p['id']}` {p['message']}" for p in data["problems"]]
         md.append("")
     md.append(f"CNI: {data['cni'] or 'not identified'}")
-    return "\n".join(md).rstrip() + "\n"
+    return printable("\n".join(md).rstrip() + "\n")

@@ -21,6 +21,7 @@ from ..matrix import CODES, Matrix
 from ..model import Direction, Protocol
 from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
+from .safe import printable
 from .structured import decisive_pair
 
 __all__ = ["render_diagnosis", "render_lint", "render_matrix", "render_pod", "render_problems"]
@@ -42,7 +43,7 @@ class _Out:
 
     def add(self, text: str = "", style: str | None = None) -> None:
         for line in text.split("\n"):
-            self.lines.append((line, style))
+            self.lines.append((printable(line), style))
 
     def render(self, color: bool) -> str:
         if not color:
@@ -299,12 +300,12 @@ def render_matrix(m: Matrix, color: bool = False) -> str:
     )
     out.add("rows: source, columns: destination (numbered); + allowed, . denied, ? unknown")
     width = len(str(len(m.pods)))
-    name_w = max((len(p.display) for p in m.pods), default=0)
+    name_w = max((len(printable(p.display)) for p in m.pods), default=0)
     header = " " * (name_w + width + 3) + " ".join(f"{i + 1:>{width}}" for i in range(len(m.pods)))
     out.add(header)
     for i, (pod, row) in enumerate(zip(m.pods, m.rows(), strict=True)):
         cells = " ".join(f"{_CELL[CODES[int(v)]]:>{width}}" for v in row)
-        out.add(f"{i + 1:>{width}}. {pod.display:<{name_w}} {cells}")
+        out.add(f"{i + 1:>{width}}. {printable(pod.display):<{name_w}} {cells}")
     return out.render(color)
 
 
@@ -318,7 +319,7 @@ def render_problems(problems: list[Finding]) -> str:
         field = f"field {f.field}" if f.field else None
         head = ": ".join(x for x in (where, " ".join(y for y in (what, field) if y)) if x)
         lines.append(f"{f.severity.value}: {head or 'input'}: {f.message} [{f.id}]")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return printable("\n".join(lines) + ("\n" if lines else ""))
 
 
 def render_lint(findings: list[Finding]) -> str:
@@ -336,4 +337,4 @@ def render_lint(findings: list[Finding]) -> str:
         f"{plural(counts[Severity.ERROR], 'error')}, "
         f"{plural(counts[Severity.WARNING], 'warning')}, {counts[Severity.INFO]} info"
     )
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out) + "\n")
