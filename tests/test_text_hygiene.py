@@ -146,9 +146,23 @@ def check_diagnosis(where: str, diag: Diagnosis) -> list[str]:
     errors += _twice(where, diag, text)
     errors += [f"{where} text: JSON key {k} in prose" for k in _json_keys_in_prose(text, data)]
     errors += [f"{where} markdown: JSON key {k} in prose" for k in _json_keys_in_prose(md, data)]
-    coloured = render_diagnosis(diag, color=True)
-    errors += [f"{where} color: {e}" for e in check_prose("", _strip_sgr(coloured))]
+    coloured = _strip_sgr(render_diagnosis(diag, color=True, width=60))
+    errors += [f"{where} color: {e}" for e in check_prose("", coloured)]
+    # wrapped for a 60-column terminal: the same words, none broken (a broken word
+    # would show as two), and prose lines within the width
+    if coloured.split() != text.split():
+        errors.append(f"{where} color: wrapping changed or broke words")
+    errors += [
+        f"{where} color: line over 60 columns: {ln[:70]!r}"
+        for ln in coloured.splitlines()
+        if len(ln) > 60 and " " in ln.strip() and not _code(ln)
+    ]
     return errors
+
+
+def _code(line: str) -> bool:
+    """Lines never wrapped: commands and YAML, indented under a finding's fix."""
+    return line.startswith("        ") or "kubectl " in line or line.lstrip().startswith("- ")
 
 
 _SGR = re.compile(r"\x1b\[[0-9;]*m")

@@ -7,6 +7,8 @@ adds rich markup for a TTY. Result object in, string out.
 from __future__ import annotations
 
 import io
+import shutil
+import textwrap
 
 from rich.console import Console
 from rich.markup import escape
@@ -36,29 +38,53 @@ _MAX_PAIRS_EXPLAINED = 3
 
 
 class _Out:
-    """Collects lines with optional rich markup; renders plain or coloured."""
+    """Collects lines with optional rich markup; renders plain or coloured.
+
+    Coloured output goes to a terminal, which would wrap long lines wherever the
+    column ends, mid-word. So prose is wrapped here at word boundaries to the
+    terminal's width, continuation lines indented under their first; code (YAML,
+    commands, the matrix grid) is never wrapped, so it still pastes as one line."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, str | None]] = []
+        self.lines: list[tuple[str, str | None, bool]] = []
 
-    def add(self, text: str = "", style: str | None = None) -> None:
+    def add(self, text: str = "", style: str | None = None, *, code: bool = False) -> None:
         for line in text.split("\n"):
-            self.lines.append((printable(line), style))
+            self.lines.append((printable(line), style, code))
 
-    def render(self, color: bool) -> str:
+    def render(self, color: bool, width: int | None = None) -> str:
         if not color:
-            return "\n".join(t for t, _ in self.lines).rstrip() + "\n"
+            return "\n".join(t for t, _, _ in self.lines).rstrip() + "\n"
+        width = width or shutil.get_terminal_size((100, 24)).columns
         buf = io.StringIO()
         console = Console(
             file=buf,
             force_terminal=True,
             color_system="standard",
-            soft_wrap=True,
+            soft_wrap=True,  # no wrapping by rich: the lines are wrapped already
             highlight=False,
         )
-        for text, style in self.lines:
-            console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
+        for text, style, code in self.lines:
+            for piece in [text] if code else wrap_words(text, width):
+                console.print(f"[{style}]{escape(piece)}[/]" if style else escape(piece))
         return buf.getvalue()
+
+
+def wrap_words(text: str, width: int) -> list[str]:
+    """Lines of at most `width` columns broken only between words (a word longer than
+    the line stays whole), continuation lines indented under the first."""
+    body = text.lstrip(" ")
+    indent = " " * (len(text) - len(body))
+    hang = indent + ("    " if body.startswith("[") else "  ")
+    lines = textwrap.wrap(
+        body,
+        width=max(width, len(hang) + 20),
+        initial_indent=indent,
+        subsequent_indent=hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return lines or [text]
 
 
 #: Findings naming one specific change; when present, the generic "add a policy for
@@ -99,7 +125,7 @@ def _finding_lines(out: _Out, findings: tuple[Finding, ...] | list[Finding]) -> 
         out.add(f"{pad}fix: {f.fix.summary}", "green")
         if f.fix.snippet:
             for line in f.fix.snippet.rstrip().split("\n"):
-                out.add(f"{pad}  {line}")
+                out.add(f"{pad}  {line}", code=True)
         if f.fix.caution:
             out.add(f"{pad}note: {f.fix.caution}")
 
@@ -147,7 +173,7 @@ def _pair_block(out: _Out, p: PairResult) -> None:
     _direction_block(out, d, d.ingress, f"Ingress to {d.destination.label}")
 
 
-def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
+def render_diagnosis(diag: Diagnosis, color: bool = False, width: int | None = None) -> str:
     out = _Out()
     ports = (
         diag.protocol_label
@@ -189,7 +215,7 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         out.add()
         out.add("Confirm it", "bold")
         for line in diag.verify:
-            out.add(f"  {line}")
+            out.add(f"  {line}", code=True)
     if len(diag.pairs) > 1:
         out.add()
         out.add(f"Pairs ({len(diag.pairs)})", "bold")
@@ -229,7 +255,7 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         how = "given" if diag.cni.forced else "detected"
         out.add()
         out.add(f"CNI: {diag.cni.name} ({how})")
-    return out.render(color)
+    return out.render(color, width)
 
 
 def _view_lines(out: _Out, pv: PodView, v: DirectionView) -> None:
@@ -264,7 +290,7 @@ def _view_lines(out: _Out, pv: PodView, v: DirectionView) -> None:
         )
 
 
-def render_pod(pv: PodView, color: bool = False) -> str:
+def render_pod(pv: PodView, color: bool = False, width: int | None = None) -> str:
     out = _Out()
     pod = pv.pod
     labels = ", ".join(f"{k}={v}" for k, v in pod.labels) or "(none)"
@@ -282,7 +308,7 @@ def render_pod(pv: PodView, color: bool = False) -> str:
     _view_lines(out, pv, pv.ingress)
     out.add()
     _view_lines(out, pv, pv.egress)
-    return out.render(color)
+    return out.render(color, width)
 
 
 _CELL = {Verdict.ALLOWED: "+", Verdict.DENIED: ".", Verdict.UNKNOWN: "?"}
@@ -302,10 +328,10 @@ def render_matrix(m: Matrix, color: bool = False) -> str:
     width = len(str(len(m.pods)))
     name_w = max((len(printable(p.display)) for p in m.pods), default=0)
     header = " " * (name_w + width + 3) + " ".join(f"{i + 1:>{width}}" for i in range(len(m.pods)))
-    out.add(header)
+    out.add(header, code=True)
     for i, (pod, row) in enumerate(zip(m.pods, m.rows(), strict=True)):
         cells = " ".join(f"{_CELL[CODES[int(v)]]:>{width}}" for v in row)
-        out.add(f"{i + 1:>{width}}. {printable(pod.display):<{name_w}} {cells}")
+        out.add(f"{i + 1:>{width}}. {printable(pod.display):<{name_w}} {cells}", code=True)
     return out.render(color)
 
 
