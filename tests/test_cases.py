@@ -67,6 +67,13 @@ def test_case(path: Path, case: dict[str, Any], question: dict[str, Any], tmp_pa
         assert fid in ids, (path.name, fid, ids)
     for fid in question.get("absent", []):
         assert fid not in ids, (path.name, fid, ids)
+    if "first" in question:
+        assert ids and ids[0] == question["first"], (path.name, question, ids)
+    deciding = [f.id for f in diag.findings if diag.decides(f)]
+    for fid in question.get("deciding", []):
+        assert fid in deciding, (path.name, fid, deciding)
+    for fid in question.get("not_deciding", []):
+        assert fid not in deciding, (path.name, fid, deciding)
     for fid in question.get("problems", []):
         assert fid in [p.id for p in snap.problems], (path.name, fid)
 

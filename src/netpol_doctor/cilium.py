@@ -340,7 +340,7 @@ class _Compiler:
             specs = [s for j, x in enumerate(raw) if (s := self.port(x, f"{here}.ports[{j}]"))]
             l7, kind = self.l7(pr.get("rules"), f"{here}.rules")
             problems = {
-                "deny rules cannot carry L7 rules (CIL-44)": deny,
+                "deny rules cannot carry L7 rules": deny,
                 "host policies do not support L7 rules": self.host,
                 "DNS rules are not allowed on ingress": kind == "dns" and ingress,
                 "port 53 must be given for DNS rules": kind == "dns" and not specs,

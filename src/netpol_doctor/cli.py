@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .analysis.words import plural
 from .cni import KNOWN_CNIS, CniInfo, detect_cni, profile_named
 from .compact import save_compact
 from .contract import load_contract, verify
@@ -520,10 +521,37 @@ def check_cmd(
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(render_problems(problems), nl=False)
-        summary = ", ".join(f"{v} {k}" for k, v in snapshot.summary().items() if v)
+        summary = ", ".join(
+            plural(v, _SINGULAR.get(k, k), _WORDS.get(k, k))
+            for k, v in snapshot.summary().items()
+            if v
+        )
         click.echo(f"read: {summary or 'nothing'}")
     if any(f.severity is Severity.ERROR for f in problems):
         raise SystemExit(ExitCode.USAGE)
+
+
+#: `check`'s summary keys (JSON) as words.
+_WORDS = {
+    "services": "Services",
+    "template_pods": "template pods",
+    "networkpolicies": "NetworkPolicies",
+    "rejected_networkpolicies": "rejected NetworkPolicies",
+    "extended_policies": "other policy objects",
+    "ignored_objects": "ignored objects",
+}
+_SINGULAR = {
+    "namespaces": "namespace",
+    "pods": "pod",
+    "template_pods": "template pod",
+    "services": "Service",
+    "networkpolicies": "NetworkPolicy",
+    "rejected_networkpolicies": "rejected NetworkPolicy",
+    "nodes": "node",
+    "extended_policies": "other policy object",
+    "events": "event",
+    "ignored_objects": "ignored object",
+}
 
 
 @cli.command("lint")

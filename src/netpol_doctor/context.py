@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .analysis.verdicts import aggregate
 from .cni import CniInfo
 from .cni import aws_port_limit_findings as cni_aws_port_limit
 from .engine import Decision, Endpoint, EndpointKind, Semantics, Verdict
@@ -109,11 +110,7 @@ class DnsCheck:
 
     def verdict(self, protocol: Protocol) -> Verdict | None:
         vs = [d.verdict for d in self.decisions if d.protocol is protocol]
-        if not vs:
-            return None
-        if Verdict.DENIED in vs:
-            return Verdict.DENIED
-        return Verdict.UNKNOWN if Verdict.UNKNOWN in vs else Verdict.ALLOWED
+        return aggregate(vs) if vs else None
 
     def egress_result(self, protocol: Protocol) -> Tri:
         results = [d.egress.result for d in self.decisions if d.protocol is protocol]
@@ -267,7 +264,8 @@ def apiserver_check(
     severity = Severity.ERROR if asked else (Severity.WARNING if sa != "default" else Severity.INFO)
     msg = (
         f"{pod.key} is egress-isolated and {why}, but no egress rule admits the API server "
-        f"endpoint(s) {addrs} (the `kubernetes` Service's endpoints after DNAT; the API "
+        + ("endpoint " if len(blocked) == 1 else "endpoints ")
+        + f"{addrs} (the `kubernetes` Service's endpoints after DNAT; the API "
         "server is not a pod, so only an ipBlock can admit it)"
     )
     addresses = sorted({ip for d in blocked for ip in d.destination.ips}, key=str)

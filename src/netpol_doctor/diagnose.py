@@ -15,6 +15,9 @@ from enum import Enum
 from . import context
 from .analysis import dataplane
 from .analysis.dataplane import SecondaryAddress
+from .analysis.rootcause import root_causes
+from .analysis.verdicts import aggregate, tally
+from .analysis.words import plural
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import (
     Decision,
@@ -41,7 +44,15 @@ from .shell import command, comment
 from .snapshot import Snapshot
 from .targets import Member, Target, endpoint_for_pod, resolve
 
-__all__ = ["Diagnosis", "PairResult", "Symptom", "aggregate", "diagnose", "nearest_misses"]
+__all__ = [
+    "Diagnosis",
+    "PairResult",
+    "Symptom",
+    "aggregate",
+    "diagnose",
+    "nearest_misses",
+    "pairs_rule",
+]
 
 #: Destinations that name a check rather than a workload.
 DNS, APISERVER = "dns", "apiserver"
@@ -89,6 +100,8 @@ class Diagnosis:
     secondary: SecondaryAddress | None = None
     #: both ends are on the secondary network (else the packet crosses a primary one)
     shared_network: bool = False
+    #: root causes that are not a missed rule (analysis.rootcause): first, and deciding
+    causes: tuple[Finding, ...] = ()
 
     def decides(self, f: Finding) -> bool:
         """Is this finding part of what decides the verdict (vs. something to check too)?"""
@@ -97,6 +110,10 @@ class Diagnosis:
             if self.overridden_by is not None:
                 return f.id == self.overridden_by and f.severity is not Severity.INFO
             return f.id in _DATA_PLANE
+        if f in self.causes:
+            return True
+        if self.verdict is Verdict.DENIED and f.severity is Severity.INFO:
+            return False  # an allow that holds on one side never blocks
         if f.id in _DECISIVE:
             return True
         return (self.destination.kind == "dns" and f.id == "dns-egress-missing") or (
@@ -110,18 +127,6 @@ class Diagnosis:
         return "+".join(
             sorted({p.decision.protocol.value for p in self.pairs if p.decision}, reverse=True)
         )
-
-
-def aggregate(verdicts: Iterable[Verdict]) -> Verdict:
-    """One answer for many pairs: a Service is reachable only if every backend is."""
-    vs = list(verdicts)
-    if not vs:
-        return Verdict.UNKNOWN
-    if Verdict.DENIED in vs:
-        return Verdict.DENIED
-    if Verdict.UNKNOWN in vs:
-        return Verdict.UNKNOWN
-    return Verdict.ALLOWED
 
 
 def diagnose(
@@ -177,17 +182,32 @@ def diagnose(
                 continue
             decision = evaluate_flow(snapshot, s.endpoint, d.endpoint, protocol, d.port, sem)
             pairs.append(PairResult(s, d, decision))
-    verdict = aggregate(p.verdict for p in pairs if p.verdict is not None)
+    verdicts = [p.verdict for p in pairs if p.verdict is not None]
     snat = _snat_pairs(snapshot, src, dst, protocol, sem)
     if snat is not None:
-        # NP-95/NP-53: the pod sees a node IP, or (plugin-dependent) the client's: an
-        # answer holds only if both readings give it.
-        seen_as_node = aggregate(p.verdict for p in snat if p.verdict is not None)
-        if not snat or seen_as_node is not verdict:
-            verdict = Verdict.UNKNOWN
+        # NP-95/NP-53: the pod sees a node IP (kube-proxy masquerades), or, on some
+        # plugins, the client's: each node path is one more pair, combined by the same
+        # rule; with no Node in the input that reading cannot be checked.
+        verdicts += [p.verdict for p in snat if p.verdict is not None] or [Verdict.UNKNOWN]
         pairs = [*snat, *pairs]
+    verdict = aggregate(verdicts)
     findings = _findings(snapshot, src, dst, pairs, cni, sem, asked_apiserver, symptom)
-    diag = Diagnosis(verdict, src, dst, port, protocol, tuple(pairs), findings, cni, (), symptom)
+    direct = [p.decision for p in pairs[len(snat or ()) :] if p.decision is not None]
+    seen_as_node = [p.decision for p in snat or () if p.decision is not None]
+    causes, rest = root_causes(snapshot, direct, seen_as_node, findings)
+    diag = Diagnosis(
+        verdict,
+        src,
+        dst,
+        port,
+        protocol,
+        tuple(pairs),
+        causes + rest,
+        cni,
+        (),
+        symptom,
+        causes=causes,
+    )
     if secondary is not None:
         return _on_secondary(diag, secondary, role, shared)
     if not cni.enforces_policy:
@@ -281,6 +301,24 @@ def _aws_limited(diag: Diagnosis) -> Diagnosis | None:
     first = [f for f in diag.findings if f.id == "aws-vpc-cni-port-limit" and f.field]
     flow = [f for f in first if f.message.startswith("the AWS VPC CNI policy agent keeps")]
     return _overridden(diag, Verdict.UNKNOWN, "aws-vpc-cni-port-limit", flow, unlimited)
+
+
+def pairs_rule(diag: Diagnosis) -> str:
+    """How the pairs' answers made the one answer, in words (analysis.verdicts)."""
+    counts = tally(p.verdict for p in diag.pairs if p.verdict is not None)
+    missing = sum(1 for p in diag.pairs if p.verdict is None)
+    parts = [f"{n} {v.value}" for v, n in counts.items()]
+    if missing:
+        parts.append(f"{missing} without the port")
+    if len(counts) <= 1 and not missing:
+        every = "both" if len(diag.pairs) == 2 else f"all {len(diag.pairs)}"
+        return f"{every} {diag.verdict.value}"
+    why = {
+        Verdict.DENIED: "any denied pair makes the answer denied",
+        Verdict.UNKNOWN: "no pair is denied, but an unknown one keeps the answer unknown",
+        Verdict.ALLOWED: "every pair is allowed",
+    }[diag.verdict]
+    return f"{', '.join(parts)}: {why}"
 
 
 def policy_decides(f: Finding) -> bool:
@@ -602,7 +640,7 @@ def _layer_findings(d: Decision) -> list[Finding]:
                 "policy-not-enforced",
                 Severity.INFO,
                 f"{names}: the network plugin ({d.semantics.cni}) does not implement this "
-                "kind, so it has no effect on this traffic (ADM-5)",
+                "kind, so it has no effect on this traffic",
                 d.inert,
             )
         )
@@ -635,7 +673,8 @@ def _layer_findings(d: Decision) -> list[Finding]:
             Finding(
                 fid,
                 severity,
-                f"{step.ref} {step.rule} {verb} this {word} ({step.reason}); {why}",
+                f"{' '.join(x for x in (str(step.ref), step.rule) if x)} {verb} this {word} "
+                f"({step.reason}); {why}",
                 (step.ref,),
                 step.rule,
             )
@@ -829,7 +868,7 @@ def _symptom_findings(
         if dst.kind == "service":
             n = len(dst.members)
             checks.append(
-                f"Service {dst.label} has {n} backing pod(s)"
+                f"Service {dst.label} has {plural(n, 'backing pod')}"
                 + ("" if n else ": nothing listens, hence the refusal")
             )
         for p in pairs:

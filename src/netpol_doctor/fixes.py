@@ -255,5 +255,5 @@ def add_policy_type(policy: NetworkPolicy, direction: Direction) -> Fix:
             "yaml",
         ),
         f"{word} of every pod it selects becomes deny-by-default, except what the rules "
-        "admit (DNS included)",
+        + ("admit (DNS included)" if direction is Direction.EGRESS else "admit"),
     )

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from ipaddress import ip_address
 
+from .analysis.words import plural
 from .cni import AWS_PORT_LIMIT, aws_port_limit_findings
 from .context import dns_check, dns_pods
 from .engine import selecting_policies
@@ -76,7 +77,7 @@ def ipblock_overlaps_pod_cidr(ctx: LintContext) -> Iterator[Finding]:
                 Severity.WARNING,
                 f"{where(p, rule, peer)}: ipBlock {block} is inside the {cidrs}: "
                 "pod IPs change with every restart, and whether an ipBlock matches pod IPs "
-                f"depends on the network plugin{plugin} (Calico: yes; Cilium: no, NP-51)",
+                f"depends on the network plugin{plugin} (Calico: yes; Cilium: no)",
                 (p.ref,),
                 f"{path}.ipBlock",
                 Fix("select those pods with a podSelector (and namespaceSelector) instead"),
@@ -124,7 +125,7 @@ def ipblock_overlaps_service_cidr(ctx: LintContext) -> Iterator[Finding]:
             "ipblock-overlaps-service-cidr",
             Severity.WARNING,
             f"{where(p, rule, peer)}: ipBlock {block} {what}: Service addresses are "
-            "translated to the backing pods' addresses before policy applies (NP-63), so "
+            "translated to the backing pods' addresses before policy applies, so "
             "this ipBlock never matches Service traffic",
             (p.ref,),
             f"{path}.ipBlock",
@@ -260,7 +261,7 @@ def namespace_without_default_deny(ctx: LintContext) -> Iterator[Finding]:
         yield Finding(
             "namespace-without-default-deny",
             Severity.WARNING,
-            f"namespace {ns_name} has {len(pods)} pod(s) ({pods_text(pods)}) and no "
+            f"namespace {ns_name} has {plural(len(pods), 'pod')} ({pods_text(pods)}) and no "
             f"default deny for {types}: a pod no policy selects is open in that direction",
             (ref, pods[0].ref),
             None,
@@ -291,9 +292,10 @@ def host_network_under_default_deny(ctx: LintContext) -> Iterator[Finding]:
         yield Finding(
             "host-network-under-default-deny",
             Severity.WARNING,
-            f"NetworkPolicy {p.ref.key} ({types}) selects hostNetwork pod(s) "
-            f"{pods_text(host)}, but {kind} does not restrict them: hostNetwork pods are "
-            "not isolated by NetworkPolicy and act as their node's address (NP-94)",
+            f"NetworkPolicy {p.ref.key} ({types}) selects hostNetwork "
+            + ("pod " if len(host) == 1 else "pods ")
+            + f"{pods_text(host)}, but {kind} does not restrict them: hostNetwork pods are "
+            "not isolated by NetworkPolicy and act as their node's address",
             (p.ref, host[0].template_of or host[0].ref),
             "spec.podSelector",
             Fix(

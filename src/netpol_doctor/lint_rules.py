@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from .analysis.words import plural
 from .cni import CniInfo, semantics_for
 from .engine import Semantics
 from .explain import rule_name
@@ -272,7 +273,7 @@ def policy_types_missing(ctx: LintContext) -> Iterator[Finding]:
         if trap:
             msg += (
                 "; it has no ingress rules, so it also denies ALL ingress to the pods it "
-                "selects (the 'egress-only' policy trap, NP-22)"
+                "selects (the 'egress-only' policy trap)"
             )
         fix = Fix(
             "declare policyTypes" + (" ([Egress] if only egress was meant)" if trap else ""),
@@ -291,7 +292,7 @@ def rules_ignored_by_policy_types(ctx: LintContext) -> Iterator[Finding]:
                 continue
             word = d.value.lower()
             msg = (
-                f"NetworkPolicy {p.ref.key} has {len(p.rules(d))} {word} rule(s) but its "
+                f"NetworkPolicy {p.ref.key} has {plural(len(p.rules(d)), word + ' rule')} but its "
                 f"policyTypes is [{', '.join(types)}]: they are ignored, and {word} is not "
                 "restricted by this policy"
             )
@@ -377,8 +378,8 @@ def pod_selector_matches_nothing(ctx: LintContext) -> Iterator[Finding]:
                 "pod-selector-matches-nothing",
                 Severity.WARNING,
                 f"NetworkPolicy {p.ref.key}: spec.podSelector {p.pod_selector} matches no pod "
-                f"in namespace {p.namespace} ({here} pods there in the input), so the policy "
-                "applies to nothing",
+                f"in namespace {p.namespace} ({plural(here, 'pod')} there in the input), so the "
+                "policy applies to nothing",
                 (p.ref,),
                 "spec.podSelector",
             )
@@ -409,7 +410,7 @@ def _peer_matches_nothing(
     if inside:
         msg += (
             f" but hostNetwork pods ({pods_text(inside)}), which NetworkPolicy peers never "
-            "match (they act as their node, NP-94)"
+            "match (they act as their node)"
         )
     others = [ns for ns in sorted(ctx.pods_by_namespace) if ns not in scope]
     elsewhere = [x for x in ctx.pods_matching(sel, others) if not x.host_network]
@@ -417,7 +418,7 @@ def _peer_matches_nothing(
         other = elsewhere[0].namespace
         msg += (
             f"; it matches {pods_text(elsewhere)} in namespace {other}, but a podSelector "
-            "alone selects pods in the policy's own namespace only (NP-40)"
+            "alone selects pods in the policy's own namespace only"
         )
         new_peer = {
             "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: other}},
@@ -476,7 +477,7 @@ def _named_ports(ctx: LintContext, p: NetworkPolicy, rule: Rule) -> Iterator[Fin
                     "named-port-undefined",
                     Severity.WARNING,
                     f"{head} with ipBlock peers only: a port name resolves on a pod's "
-                    "containerPorts, never on an address outside the pods (NP-65), so this "
+                    "containerPorts, never on an address outside the pods, so this "
                     "entry matches nothing",
                     (p.ref,),
                     path,
@@ -530,7 +531,7 @@ def broad_namespace_selector(ctx: LintContext) -> Iterator[Finding]:
             "broad-namespace-selector",
             Severity.INFO if rule.ports else Severity.WARNING,
             f"{where(p, rule, peer)}: namespaceSelector {{}} admits {word} every pod in every "
-            f"namespace on {ports} (NP-44), including namespaces created later",
+            f"namespace on {ports}, including namespaces created later",
             (p.ref,),
             f"{path}.namespaceSelector",
             Fix(

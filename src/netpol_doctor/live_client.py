@@ -18,6 +18,7 @@ import importlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -291,8 +292,31 @@ def _backoff(attempt: int, headers: Any) -> float:
 
 
 def _reason(exc: BaseException) -> str:
+    """Why a connection failed, as words: the operating system's reason when there is
+    one ("connection refused"), never urllib3's object repr ("HTTPSConnection(host=...)")."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.strerror and not _is_wrapper(e):
+            return e.strerror[:1].lower() + e.strerror[1:200]
+        inner = getattr(e, "reason", None)
+        todo += [e.__cause__, e.__context__, inner if isinstance(inner, BaseException) else None]
     inner = getattr(exc, "reason", None)
-    return str(inner or exc).split("\n")[0][:200]
+    text = str(inner or exc).split("\n")[0]
+    # "HTTPSConnection(host='h', port=1): Failed to establish ...: [Errno 111] Connection
+    # refused" -> "connection refused"
+    text = re.sub(r"^<?[\w.]+(?: object at 0x[0-9a-f]+>|\([^)]*\))\s*:\s*", "", text)
+    text = re.sub(r"^.*\[Errno -?\d+\]\s*", "", text)
+    return (text[:1].lower() + text[1:])[:200]
+
+
+def _is_wrapper(e: OSError) -> bool:
+    """urllib3's errors subclass OSError without an errno of their own."""
+    return type(e).__module__.startswith("urllib3")
 
 
 def _status_message(answer: _Answer) -> str:
@@ -404,11 +428,40 @@ def make_client(
             f"cannot read the kubeconfig {where}: not valid YAML ({problem})"
         ) from None
     except ConfigException as exc:
-        raise ClusterError(f"cannot use the kubeconfig: {str(exc).splitlines()[0]}") from None
+        raise ClusterError(_config_problem(str(exc), kubeconfig, context, source)) from None
     except OSError as exc:
         raise ClusterError(f"cannot load the kubeconfig: {exc}") from None
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
         # kube_config assumes a well-formed file; anything else surfaces as these.
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise ClusterError(
-            f"cannot use the kubeconfig {source}: it is not a valid kubeconfig ({exc!r:.120})"
+            f"cannot use the kubeconfig {source}: it is not a valid kubeconfig ({detail}); "
+            + _SNAPSHOT_HINT
         ) from None
+
+
+_SNAPSHOT_HINT = (
+    "to analyse files instead, pass --snapshot PATH (manifests, or a dump from "
+    "`kubectl get namespaces,nodes,pods,services,networkpolicies -A -o yaml`)"
+)
+
+
+def _config_problem(text: str, kubeconfig: str | None, context: str | None, source: str) -> str:
+    """kube_config's ConfigException as one plain sentence with what to do instead."""
+    first = text.splitlines()[0] if text else ""
+    if "No configuration found" in first or "does not exist" in first:
+        if kubeconfig or os.environ.get("KUBECONFIG"):
+            missing = f"the kubeconfig {source} does not exist or holds no configuration"
+        else:
+            missing = (
+                "no kubeconfig found ($KUBECONFIG is not set and ~/.kube/config does not "
+                "exist) and not running in a pod"
+            )
+        return f"{missing}: give --kubeconfig FILE; {_SNAPSHOT_HINT}"
+    if context and "Expected object with name" in first:
+        return (
+            f"the kubeconfig {source} has no context {context!r} "
+            "(see `kubectl config get-contexts`)"
+        )
+    first = first.replace("Invalid kube-config file. ", "")
+    return f"cannot use the kubeconfig {source}: {first}; {_SNAPSHOT_HINT}"

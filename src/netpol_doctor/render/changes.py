@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..analysis.words import plural
 from ..contract import FlowResult, Side, Unmatched
 from ..diff import Cause, DiffResult
 from ..findings import Finding
@@ -34,7 +35,8 @@ def render_contract(results: list[FlowResult], color: bool = False) -> str:
         if f.destination.target == "apiserver":
             port = "the API server"
         status = "ok  " if r.ok else "FAIL"
-        lines.append(f"{status} {f.name}: expect {f.expect.value}, {port}, {_pairs(r.pairs)}")
+        pairs = plural(r.pairs, "pair")
+        lines.append(f"{status} {f.name}: expect {f.expect.value}, {port}, {pairs}")
         for u in r.unmatched:
             lines.append(f"     {unmatched_text(u)}")
         for src, dst, got in r.violations[:_SHOWN]:
@@ -48,10 +50,6 @@ def render_contract(results: list[FlowResult], color: bool = False) -> str:
         for diag in r.explained[:1]:
             text += f"\n--- why ({r.flow.name}) ---\n" + render_diagnosis(diag, color)
     return text
-
-
-def _pairs(n: int) -> str:
-    return f"{n} pair" if n == 1 else f"{n} pairs"
 
 
 def side_text(side: Side) -> str:
@@ -158,10 +156,6 @@ def render_diff(result: DiffResult) -> str:
         for where, f in problems:
             lines.append(f"  {where}: {render_problems([f]).rstrip()}")
     return "\n".join(lines) + "\n"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def caused_by(causes: tuple[Cause, ...], together: bool) -> str:

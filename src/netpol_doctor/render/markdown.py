@@ -6,6 +6,7 @@ from typing import Any
 
 from ..diagnose import Diagnosis
 from ..findings import Finding
+from .safe import printable
 from .structured import diagnosis_dict
 
 __all__ = ["render_diagnosis_markdown"]
@@ -61,7 +62,9 @@ def render_diagnosis_markdown(diag: Diagnosis, problems: list[Finding]) -> str:
     if len(data["pairs"]) > 1:
         md += ["| source | destination | port | verdict |", "| --- | --- | --- | --- |"]
         for p in data["pairs"]:
-            md.append(f"| {p['source']} | {p['destination']} | {p['port']} | {p['verdict']} |")
+            port = "—" if p["port"] is None else p["port"]
+            verdict = p["verdict"] or f"no such port: {p['problem'] or 'not resolved'}"
+            md.append(f"| {p['source']} | {p['destination']} | {port} | {verdict} |")
         md.append("")
     _direction(md, f"Egress from {src}", data["egress"])
     _direction(md, f"Ingress to {dst}", data["ingress"])
@@ -70,4 +73,4 @@ def render_diagnosis_markdown(diag: Diagnosis, problems: list[Finding]) -> str:
         md += [f"- `{p['id']}` {p['message']}" for p in data["problems"]]
         md.append("")
     md.append(f"CNI: {data['cni'] or 'not identified'}")
-    return "\n".join(md).rstrip() + "\n"
+    return printable("\n".join(md).rstrip() + "\n")

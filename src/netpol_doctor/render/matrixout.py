@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.words import plural
 from ..engine import Verdict
 from ..matrix import ALLOWED, CODES, DENIED, UNKNOWN, Matrix, PortSweep
+from .safe import printable
 
 __all__ = [
     "iter_csv",
@@ -57,13 +59,13 @@ def iter_json(m: Matrix, problems: list[dict[str, Any]] | None = None) -> Iterat
 
 def iter_csv(m: Matrix) -> Iterator[str]:
     """`source,destination,port,protocol,verdict` rows (pod keys never contain commas)."""
-    yield "source,destination,port,protocol,verdict\n"
+    yield "source,destination,port,protocol,verdict\n"  # names: escaped like text
     tail = f",{m.port},{m.protocol.value},"
     frags = _fragments(m, lambda j, key, code: f"{key}{tail}{CODES[code].value}\n")
     columns = np.arange(len(m.pods))
     for i, row in enumerate(m.rows()):
         prefix = m.pods[i].key + ","
-        yield prefix + prefix.join(frags[row, columns])
+        yield printable(prefix + prefix.join(frags[row, columns]))
 
 
 def summary_rows(m: Matrix) -> list[tuple[str, str, int, int, int]]:
@@ -83,7 +85,8 @@ def render_summary(m: Matrix) -> str:
     """A count line, then one line per namespace pair, from the class-level counts."""
     counts = m.counts()
     lines = [
-        f"{m.protocol.value} {m.port}: {len(m.pods)} pods, {len(m.pods) ** 2} pairs: "
+        f"{m.protocol.value} {m.port}: {plural(len(m.pods), 'pod')}, "
+        f"{plural(len(m.pods) ** 2, 'pair')}: "
         f"{counts[Verdict.ALLOWED]} allowed, {counts[Verdict.DENIED]} denied, "
         f"{counts[Verdict.UNKNOWN]} unknown",
         "",
@@ -99,7 +102,7 @@ def render_summary(m: Matrix) -> str:
     cells = table[src, dst][:, [ALLOWED, DENIED, UNKNOWN]]
     if all(n.isascii() for n in namespaces) and (cells.size == 0 or cells.max() < _TEN_DIGITS):
         body = _fixed_width_lines(namespaces, src, dst, cells, (w_src, width))
-        return "\n".join(lines) + "\n" + body
+        return printable("\n".join(lines) + "\n" + body)
     for a, b, (allowed, denied, unknown) in zip(
         src.tolist(), dst.tolist(), cells.tolist(), strict=True
     ):
@@ -107,7 +110,7 @@ def render_summary(m: Matrix) -> str:
         lines.append(
             f"{src_ns:<{w_src}}  {dst_ns:<{width}}  {allowed:>10} {denied:>10} {unknown:>10}"
         )
-    return "\n".join(lines) + "\n"
+    return printable("\n".join(lines) + "\n")
 
 
 _TEN_DIGITS = 10**10
@@ -218,7 +221,8 @@ def render_sweep_summary(sw: PortSweep) -> str:
             )
     every, some, none = counts
     lines = [
-        f"{len(ports)} ports ({', '.join(_port_label(p) for p in ports)}), {len(sw.pods)} pods",
+        f"{plural(len(ports), 'port')} ({', '.join(_port_label(p) for p in ports)}), "
+        f"{plural(len(sw.pods), 'pod')}",
         "",
     ]
     w = max([len("destination namespace"), *(len(n) for n in namespaces)])
@@ -229,4 +233,4 @@ def render_sweep_summary(sw: PortSweep) -> str:
             if every[a, b] or some[a, b] or none[a, b]:
                 cells = f"{every[a, b]:>10} {some[a, b]:>10} {none[a, b]:>10}"
                 lines.append(f"{src_ns:<{w}}  {dst_ns:<{w}}  {cells}")
-    return "\n".join(lines) + "\n"
+    return printable("\n".join(lines) + "\n")

@@ -7,11 +7,15 @@ adds rich markup for a TTY. Result object in, string out.
 from __future__ import annotations
 
 import io
+import shutil
+import textwrap
 
 from rich.console import Console
 from rich.markup import escape
 
-from ..diagnose import Diagnosis, PairResult, policy_decides
+from ..analysis.rootcause import ROOT_CAUSE_IDS
+from ..analysis.words import plural
+from ..diagnose import Diagnosis, PairResult, pairs_rule, policy_decides
 from ..engine import Decision, DirectionResult, Verdict
 from ..explain import describe_rule, direction_summary, rule_outcome_lines
 from ..findings import Finding, Severity
@@ -19,6 +23,7 @@ from ..matrix import CODES, Matrix
 from ..model import Direction, Protocol
 from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
+from .safe import printable
 from .structured import decisive_pair
 
 __all__ = ["render_diagnosis", "render_lint", "render_matrix", "render_pod", "render_problems"]
@@ -33,29 +38,53 @@ _MAX_PAIRS_EXPLAINED = 3
 
 
 class _Out:
-    """Collects lines with optional rich markup; renders plain or coloured."""
+    """Collects lines with optional rich markup; renders plain or coloured.
+
+    Coloured output goes to a terminal, which would wrap long lines wherever the
+    column ends, mid-word. So prose is wrapped here at word boundaries to the
+    terminal's width, continuation lines indented under their first; code (YAML,
+    commands, the matrix grid) is never wrapped, so it still pastes as one line."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, str | None]] = []
+        self.lines: list[tuple[str, str | None, bool]] = []
 
-    def add(self, text: str = "", style: str | None = None) -> None:
+    def add(self, text: str = "", style: str | None = None, *, code: bool = False) -> None:
         for line in text.split("\n"):
-            self.lines.append((line, style))
+            self.lines.append((printable(line), style, code))
 
-    def render(self, color: bool) -> str:
+    def render(self, color: bool, width: int | None = None) -> str:
         if not color:
-            return "\n".join(t for t, _ in self.lines).rstrip() + "\n"
+            return "\n".join(t for t, _, _ in self.lines).rstrip() + "\n"
+        width = width or shutil.get_terminal_size((100, 24)).columns
         buf = io.StringIO()
         console = Console(
             file=buf,
             force_terminal=True,
             color_system="standard",
-            soft_wrap=True,
+            soft_wrap=True,  # no wrapping by rich: the lines are wrapped already
             highlight=False,
         )
-        for text, style in self.lines:
-            console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
+        for text, style, code in self.lines:
+            for piece in [text] if code else wrap_words(text, width):
+                console.print(f"[{style}]{escape(piece)}[/]" if style else escape(piece))
         return buf.getvalue()
+
+
+def wrap_words(text: str, width: int) -> list[str]:
+    """Lines of at most `width` columns broken only between words (a word longer than
+    the line stays whole), continuation lines indented under the first."""
+    body = text.lstrip(" ")
+    indent = " " * (len(text) - len(body))
+    hang = indent + ("    " if body.startswith("[") else "  ")
+    lines = textwrap.wrap(
+        body,
+        width=max(width, len(hang) + 20),
+        initial_indent=indent,
+        subsequent_indent=hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return lines or [text]
 
 
 #: Findings naming one specific change; when present, the generic "add a policy for
@@ -71,6 +100,7 @@ _SPECIFIC = frozenset(
         "peer-and-or-confusion",
         "dns-egress-missing",
         "apiserver-egress-missing",
+        *ROOT_CAUSE_IDS,
     }
 )
 _NOT_ALLOWED = frozenset({"ingress-not-allowed", "egress-not-allowed"})
@@ -95,7 +125,7 @@ def _finding_lines(out: _Out, findings: tuple[Finding, ...] | list[Finding]) -> 
         out.add(f"{pad}fix: {f.fix.summary}", "green")
         if f.fix.snippet:
             for line in f.fix.snippet.rstrip().split("\n"):
-                out.add(f"{pad}  {line}")
+                out.add(f"{pad}  {line}", code=True)
         if f.fix.caution:
             out.add(f"{pad}note: {f.fix.caution}")
 
@@ -113,12 +143,17 @@ def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) 
         shown = side.admitted_by
         others = len(side.outcomes) - len(shown)
         if others:
-            out.add(f"  ({others} other rule(s) of these policies do not admit it; see -o json)")
+            out.add(
+                f"  ({plural(others, 'other rule')} of these policies "
+                + ("does" if others == 1 else "do")
+                + " not admit it; see --output json)"
+            )
     for layer in d.layers:
         if layer.side is side:
             for step in layer.verdict.steps:
                 mark = {Tri.YES: "matches", Tri.NO: "no", Tri.UNKNOWN: "maybe"}[step.matched]
-                out.add(f"  {step.ref} {step.rule} ({step.action.value}): {mark}; {step.reason}")
+                name = " ".join(x for x in (str(step.ref), step.rule) if x)
+                out.add(f"  {name} ({step.action.value}): {mark}; {step.reason}")
     for o in shown:
         style = {Tri.YES: "green", Tri.NO: None, Tri.UNKNOWN: "yellow"}[o.result]
         first, *rest = rule_outcome_lines(o, d.protocol, d.port, side.direction)
@@ -169,7 +204,7 @@ def _override_note(diag: Diagnosis, policy: Verdict) -> str:
     return f"the policies alone say {policy.value}, but {diag.cni.name} does not enforce them"
 
 
-def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
+def render_diagnosis(diag: Diagnosis, color: bool = False, width: int | None = None) -> str:
     out = _Out()
     ports = (
         diag.protocol_label
@@ -208,15 +243,18 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         out.add()
         out.add("Confirm it", "bold")
         for line in diag.verify:
-            out.add(f"  {line}")
+            out.add(f"  {line}", code=True)
     if len(diag.pairs) > 1:
         out.add()
         out.add(f"Pairs ({len(diag.pairs)})", "bold")
+        out.add(f"  {pairs_rule(diag)}")
         for p in diag.pairs:
-            verdict = p.verdict.value if p.verdict else "n/a"
+            verdict = p.verdict.value if p.verdict else "no port"
             via = f"  port {p.destination.port}" if p.destination.port is not None else ""
             if diag.protocol is None and p.decision is not None:
                 via += f"/{p.decision.protocol.value}"
+            if p.source.via:
+                via += f"  ({p.source.via})"
             out.add(
                 f"  {verdict:<8} {p.source.endpoint.label} -> {p.destination.endpoint.label}{via}"
             )
@@ -233,7 +271,7 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         if len(diag.pairs) > 1:
             out.add(f"{p.source.endpoint.label} -> {p.destination.endpoint.label}", "bold")
         _pair_block(out, p)
-    context = [f for f in diag.findings if f.severity is Severity.INFO]
+    context = [f for f in diag.findings if f.severity is Severity.INFO and f not in decisive]
     if context:
         out.add()
         out.add("Context", "bold")
@@ -245,7 +283,7 @@ def render_diagnosis(diag: Diagnosis, color: bool = False) -> str:
         how = "given" if diag.cni.forced else "detected"
         out.add()
         out.add(f"CNI: {diag.cni.name} ({how})")
-    return out.render(color)
+    return out.render(color, width)
 
 
 def _view_lines(out: _Out, pv: PodView, v: DirectionView) -> None:
@@ -280,7 +318,7 @@ def _view_lines(out: _Out, pv: PodView, v: DirectionView) -> None:
         )
 
 
-def render_pod(pv: PodView, color: bool = False) -> str:
+def render_pod(pv: PodView, color: bool = False, width: int | None = None) -> str:
     out = _Out()
     pod = pv.pod
     labels = ", ".join(f"{k}={v}" for k, v in pod.labels) or "(none)"
@@ -298,7 +336,7 @@ def render_pod(pv: PodView, color: bool = False) -> str:
     _view_lines(out, pv, pv.ingress)
     out.add()
     _view_lines(out, pv, pv.egress)
-    return out.render(color)
+    return out.render(color, width)
 
 
 _CELL = {Verdict.ALLOWED: "+", Verdict.DENIED: ".", Verdict.UNKNOWN: "?"}
@@ -309,19 +347,19 @@ def render_matrix(m: Matrix, color: bool = False) -> str:
     out = _Out()
     counts = m.counts()
     out.add(
-        f"{m.protocol.value} {m.port}: {len(m.pods)} pods, "
+        f"{m.protocol.value} {m.port}: {plural(len(m.pods), 'pod')}, "
         f"{counts[Verdict.ALLOWED]} allowed, {counts[Verdict.DENIED]} denied, "
         f"{counts[Verdict.UNKNOWN]} unknown pairs",
         "bold",
     )
     out.add("rows: source, columns: destination (numbered); + allowed, . denied, ? unknown")
     width = len(str(len(m.pods)))
-    name_w = max((len(p.display) for p in m.pods), default=0)
+    name_w = max((len(printable(p.display)) for p in m.pods), default=0)
     header = " " * (name_w + width + 3) + " ".join(f"{i + 1:>{width}}" for i in range(len(m.pods)))
-    out.add(header)
+    out.add(header, code=True)
     for i, (pod, row) in enumerate(zip(m.pods, m.rows(), strict=True)):
         cells = " ".join(f"{_CELL[CODES[int(v)]]:>{width}}" for v in row)
-        out.add(f"{i + 1:>{width}}. {pod.display:<{name_w}} {cells}")
+        out.add(f"{i + 1:>{width}}. {printable(pod.display):<{name_w}} {cells}", code=True)
     return out.render(color)
 
 
@@ -335,7 +373,7 @@ def render_problems(problems: list[Finding]) -> str:
         field = f"field {f.field}" if f.field else None
         head = ": ".join(x for x in (where, " ".join(y for y in (what, field) if y)) if x)
         lines.append(f"{f.severity.value}: {head or 'input'}: {f.message} [{f.id}]")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return printable("\n".join(lines) + ("\n" if lines else ""))
 
 
 def render_lint(findings: list[Finding]) -> str:
@@ -350,7 +388,7 @@ def render_lint(findings: list[Finding]) -> str:
                 out += [f"      {line}" for line in f.fix.snippet.rstrip().split("\n")]
     counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
     out.append(
-        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
-        f"{counts[Severity.INFO]} info"
+        f"{plural(counts[Severity.ERROR], 'error')}, "
+        f"{plural(counts[Severity.WARNING], 'warning')}, {counts[Severity.INFO]} info"
     )
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out) + "\n")
