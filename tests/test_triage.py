@@ -233,3 +233,56 @@ def test_env_address_forms() -> None:
         ("HTTPS_URL", "pay.payments.svc", "443"),
     )
     assert "s3cret" not in repr(got) and "pw" not in repr(got)
+
+
+# --- evidence: who the pod talks to, from a flow log or a contract -------------------------
+
+FLOWS = Path(__file__).parent / "data" / "flows"
+WEB = "shop/web-5d8f7c6b9-x2vqp"
+
+
+def test_flows_add_what_the_log_saw(tmp_path: Path) -> None:
+    """The log saw web -> db:5432 dropped; web's env does not name db. With --flows the
+    dependency is checked (and blocked by shop/db-ingress); without, it is not there."""
+    cluster = str(FLOWS / "cluster.yaml")
+    r = run("triage", "--pod", WEB, "--snapshot", cluster, "--flows", str(FLOWS / "hubble.jsonl"))
+    assert r.returncode == 1, r.stderr
+    first = r.stdout.splitlines()[1]
+    assert first.startswith("NetworkPolicy IS the cause: shop/db port 5432/TCP"), first
+    assert "seen in the flow log: 2 dropped" in first
+    assert "NetworkPolicy shop/db-ingress" in r.stdout
+    assert "1 line is not flow records (line 10:" in r.stderr  # the sample's broken line
+    without = run("triage", "--pod", WEB, "--snapshot", cluster, "-o", "json")
+    assert "shop/db" not in without.stdout
+
+
+def _contract(tmp_path: Path) -> str:
+    path = tmp_path / "contract.yaml"
+    path.write_text(
+        "flows:\n"
+        "  - name: web uses db\n"
+        "    from: {namespace: shop, pods: {app: web}}\n"
+        "    to: {namespace: shop, pods: {app: db}}\n"
+        "    port: 5432\n"
+        "    expect: allowed\n"
+        "  - name: nobody else reaches db\n"  # a denied flow is no need
+        "    from: {namespace: monitoring}\n"
+        "    to: {namespace: shop, pods: {app: db}}\n"
+        "    port: 5432\n"
+        "    expect: denied\n"
+    )
+    return str(path)
+
+
+def test_contract_flows_are_needs_both_ways(tmp_path: Path) -> None:
+    cluster = str(FLOWS / "cluster.yaml")
+    contract = _contract(tmp_path)
+    web = run("triage", "--pod", WEB, "--snapshot", cluster, "--contract", contract, "-o", "json")
+    items = json.loads(web.stdout)
+    text = json.dumps(items)
+    assert "shop/db port 5432/TCP (contract flow web uses db" in text, text
+    assert web.returncode == 1
+    db = run("triage", "--pod", "shop/db-0", "--snapshot", cluster, "--contract", contract)
+    assert "client shop/web port 5432/TCP (contract flow web uses db" in db.stdout, db.stdout
+    assert "monitoring" not in db.stdout  # expect: denied is not a need
+    assert db.returncode == 1

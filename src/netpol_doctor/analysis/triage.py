@@ -14,7 +14,7 @@ or shells.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import ip_address
@@ -26,6 +26,7 @@ from ..errors import NetpolDoctorError
 from ..findings import Finding
 from ..model import Pod, Protocol, Service
 from ..snapshot import Snapshot
+from .triage_evidence import Edge
 
 __all__ = ["Item", "Need", "Triage", "triage_pod", "triage_service"]
 
@@ -79,18 +80,39 @@ class Triage:
 _RANK = {Verdict.DENIED: 0, Verdict.UNKNOWN: 1, Verdict.ALLOWED: 2}
 
 
-def triage_pod(snapshot: Snapshot, pod_key: str, cni: CniInfo, alert: str | None = None) -> Triage:
+def triage_pod(
+    snapshot: Snapshot,
+    pod_key: str,
+    cni: CniInfo,
+    alert: str | None = None,
+    edges: Sequence[Edge] = (),
+) -> Triage:
+    """`edges`: traffic known from flow logs or a contract (analysis.triage_evidence),
+    checked beside what the pod's own config names."""
     pod = snapshot.pods_by_key.get(pod_key)
     if pod is None:
         raise NetpolDoctorError(f"no pod {pod_key} in the input")
     items = [*_probe_items(snapshot, pod, cni), *_startup_items(snapshot, pod, cni)]
     dependencies, notes = _dependency_items(snapshot, pod, cni)
     items += dependencies
-    items += _client_items(snapshot, pod, cni)
+    learnt, more = _evidence_dependencies(snapshot, pod, cni, edges, dependencies)
+    items += learnt
+    notes += more
+    clients = list(_client_items(snapshot, pod, cni))
+    items += clients
+    learnt, more = _evidence_clients(snapshot, pod, cni, edges, clients)
+    items += learnt
+    notes += more
     return Triage(pod.key, alert, _ordered(items), tuple(notes))
 
 
-def triage_service(snapshot: Snapshot, key: str, cni: CniInfo, alert: str | None = None) -> Triage:
+def triage_service(
+    snapshot: Snapshot,
+    key: str,
+    cni: CniInfo,
+    alert: str | None = None,
+    edges: Sequence[Edge] = (),
+) -> Triage:
     """KubeServiceNotReady: each backing pod's ingress (probes, known clients)."""
     svc = snapshot.services.get(key)
     if svc is None:
@@ -102,7 +124,11 @@ def triage_service(snapshot: Snapshot, key: str, cni: CniInfo, alert: str | None
         notes.append(f"Service {key} selects no pod: nothing answers, whatever the policy")
     for pod in pods[:10]:
         items += _probe_items(snapshot, pod, cni)
-        items += _client_items(snapshot, pod, cni)
+        clients = list(_client_items(snapshot, pod, cni))
+        items += clients
+        learnt, more = _evidence_clients(snapshot, pod, cni, edges, clients)
+        items += learnt
+        notes += more
     if len(pods) > 10:
         notes.append(f"{len(pods) - 10} more backing pods not checked")
     return Triage(f"svc/{key}", alert, _ordered(items), tuple(notes))
@@ -254,3 +280,57 @@ def _target(svc: Service, port: int) -> int | str:
         if p.port == port:
             return p.target_port
     return port
+
+
+def _evidence_dependencies(
+    snapshot: Snapshot, pod: Pod, cni: CniInfo, edges: Sequence[Edge], known: list[Item]
+) -> tuple[list[Item], list[str]]:
+    """What the pod (or another replica of its workload) was seen or declared to reach."""
+    done = {(i.destination, i.port) for i in known}
+    items: list[Item] = []
+    skipped = 0
+    for e in edges:
+        if not e.leaves(pod) or (e.destination_spec, e.port) in done:
+            continue
+        done.add((e.destination_spec, e.port))
+        if len(items) >= _MAX_CLIENTS:
+            skipped += 1
+            continue
+        what = f"{e.destination_group} port {e.port}/{e.protocol.value} ({e.how})"
+        dst = e.destination_spec
+        items.append(_check(snapshot, cni, Need.DEPENDENCY, what, pod.key, dst, e.port, e.protocol))
+    notes = [f"{skipped} more destinations from the evidence not checked"] if skipped else []
+    return items, notes
+
+
+def _evidence_clients(
+    snapshot: Snapshot, pod: Pod, cni: CniInfo, edges: Sequence[Edge], known: list[Item]
+) -> tuple[list[Item], list[str]]:
+    """Who was seen or declared to reach the pod: directly, or through a Service that
+    selects it (the port then becomes the Service's target port)."""
+    services = {
+        f"svc/{s.namespace}/{s.name}": s
+        for s in snapshot.services.values()
+        if s.namespace == pod.namespace and pod in _backends(snapshot, s)
+    }
+    done = {(i.source, i.port) for i in known}
+    items: list[Item] = []
+    skipped = 0
+    for e in edges:
+        svc = services.get(e.destination_group)
+        if svc is None and not e.enters(pod):
+            continue
+        port = _target(svc, e.port) if svc is not None else e.port
+        if e.source_spec == pod.key or (e.source_spec, port) in done:
+            continue
+        done.add((e.source_spec, port))
+        if len(items) >= _MAX_CLIENTS:
+            skipped += 1
+            continue
+        via = f" via {e.destination_group}" if svc is not None else ""
+        what = f"client {e.source_group}{via} port {e.port}/{e.protocol.value} ({e.how})"
+        items.append(
+            _check(snapshot, cni, Need.CLIENT, what, e.source_spec, pod.key, port, e.protocol)
+        )
+    notes = [f"{skipped} more clients from the evidence not checked"] if skipped else []
+    return items, notes

@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from ..analysis.triage import Triage, triage_pod, triage_service
+from ..analysis.triage_evidence import Edge, edges_from_contract, edges_from_flows
+from ..contract import load_contract
 from ..engine import Verdict
 from ..errors import NetpolDoctorError
 from ..inputs.alerts import AlertTarget, parse_alerts
+from ..inputs.flowlogs import LineProblem, read_records
 from ..render.triage import render_triage_markdown, render_triage_text, triage_dict
+from ..snapshot import Snapshot
 
 __all__ = ["triage"]
 
@@ -36,6 +42,20 @@ def _key(text: str, what: str) -> str:
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
 @click.option("--context", default=None)
 @click.option("--cni", default=None, help="The network plugin, if it cannot be detected.")
+@click.option(
+    "--flows",
+    "flow_logs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Flow or drop logs (formats as `flows`): who the pod talks to; repeatable.",
+)
+@click.option(
+    "--contract",
+    "contracts",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A `verify` contract: its allowed flows to and from the pod; repeatable.",
+)
 def triage(
     payload: str | None,
     pod: str | None,
@@ -45,10 +65,15 @@ def triage(
     kubeconfig: str | None,
     context: str | None,
     cni: str | None,
+    flow_logs: tuple[str, ...],
+    contracts: tuple[str, ...],
 ) -> None:
     """Is NetworkPolicy why a pod or Service is NotReady? Checks the readiness probe's
     ingress from the node, DNS, the API server, the Services its env names, and its
     clients' ingress, each as `diagnose` does; the first failing item leads.
+
+    With --flows and --contract, the traffic a log recorded (forwarded or dropped) and
+    the flows a contract allows, to and from the pod's workload, are checked too.
 
     Exit code: 0 policy is not the cause, 1 it is, 3 cannot tell, 2 bad input.
     """
@@ -78,10 +103,11 @@ def triage(
         snapshot = to_snapshot(collect(scope, kubeconfig, context, limits=Limits(60.0, 30.0)))
     c._report_problems(snapshot)
     info = c._cni(snapshot, cni)
+    edges = _evidence(snapshot, flow_logs, contracts)
     results: list[Triage] = []
     for t in targets:
         run = triage_pod if t.kind == "pod" else triage_service
-        results.append(run(snapshot, t.key, info, t.alert or None))
+        results.append(run(snapshot, t.key, info, t.alert or None, edges))
     if output == "json":
         click.echo(json.dumps(triage_dict(results), indent=2))
     else:
@@ -92,3 +118,39 @@ def triage(
         raise SystemExit(c.ExitCode.DENIED)
     if Verdict.UNKNOWN in verdicts:
         raise SystemExit(c.ExitCode.UNKNOWN)
+
+
+def _evidence(snapshot: Snapshot, logs: tuple[str, ...], contracts: tuple[str, ...]) -> list[Edge]:
+    """Edges from the logs (read a line at a time; malformed lines are counted on
+    stderr, the rest is used) and from the contracts."""
+    edges: list[Edge] = []
+    for path in logs:
+        bad = _Malformed()
+        with open(path, "rb") as f:
+            edges += edges_from_flows(snapshot, bad.skip(read_records(f)))
+        if bad.first is not None:
+            lines = "line is" if bad.count == 1 else "lines are"
+            at = f" (line {bad.first.line}: {bad.first.message})" if bad.first.line else ""
+            click.echo(
+                f"netpol-doctor: {path}: {bad.count} {lines} not flow records{at}; skipped",
+                err=True,
+            )
+    for path in contracts:
+        edges += edges_from_contract(snapshot, load_contract(path))
+    return edges
+
+
+@dataclass
+class _Malformed:
+    """Lines of a log that are not records: counted, the first kept for the message."""
+
+    count: int = 0
+    first: LineProblem | None = None
+
+    def skip(self, items: Iterable[object]) -> Iterator[object]:
+        for item in items:
+            if isinstance(item, LineProblem):
+                self.count += 1
+                self.first = self.first or item
+                continue
+            yield item
