@@ -440,10 +440,18 @@ def pod_cmd(
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["text", "json", "csv", "summary"]),
+    type=click.Choice(["text", "json", "csv", "summary", "markdown", "dot", "mermaid"]),
     default="text",
     show_default=True,
-    help="text: a grid (summary above 120 pods); summary: counts per namespace pair.",
+    help="text: a grid (summary above 120 pods); summary: counts per namespace pair; "
+    "markdown, dot, mermaid: the graph (with --by workload, or --by pod --all-ports).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["pod", "workload"]),
+    default="pod",
+    show_default=True,
+    help="workload: rows are workloads and address blocks, cells the allowed ports.",
 )
 @_common
 def matrix_cmd(
@@ -452,6 +460,7 @@ def matrix_cmd(
     protocol: str,
     all_ports: bool,
     output: str,
+    by: str,
     snapshots: tuple[str, ...],
     kubeconfig: str | None,
     context: str | None,
@@ -459,6 +468,11 @@ def matrix_cmd(
     color: bool | None,
 ) -> None:
     """The allowed/denied table for every pod pair in scope, on one port (or all)."""
+    if by == "workload" or output in ("markdown", "dot", "mermaid"):
+        from .shells.matrix_by import grouped_matrix
+
+        grouped_matrix(by, namespaces, port, all_ports, output, snapshots, kubeconfig, context, cni)
+        return
     if port is None and not all_ports:
         raise click.UsageError("give --port P, or --all-ports")
     if all_ports and output == "csv":
@@ -753,6 +767,11 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
     save_compact(snapshot, output)
     s = snapshot.summary()
     click.echo(f"packed {s['pods']} pods, {s['networkpolicies']} policies into {output}")
+
+
+from .shells import report_cmd  # noqa: E402  (needs the helpers above)
+
+cli.add_command(report_cmd.report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,349 @@
+"""`matrix --by workload`: the all-ports sweep read per group of pods (workloads, or
+one pod each for `--by pod`) and per outside address block, each cell a verdict per
+port group.
+
+A group pair's verdict on a port is the aggregation `diagnose` uses for many pairs
+(`diagnose.aggregate`): allowed only if every pod pair is allowed, denied if any pod
+pair is denied, else unknown. A denied cell where some pod pairs are allowed is
+*partial* (replicas that differ), kept apart so words can say so. A pod's pair with
+itself is left out (always allowed, NP-93): a one-pod workload has no pairs with
+itself, and its cell is empty.
+
+Counts come from the class tables, never a pod-level matrix: for each port group,
+(group x class) counts @ class table @ (class x group) counts, then the pod-level
+exceptions (a pod with its own node) moved over; O(groups x classes) per port group.
+
+Every port any pod declares or any rule names is swept, plus, per protocol, one port
+no rule names and no pod declares ("other ports"), so "all" means every port.
+
+Address blocks: each ipBlock some policy names becomes one endpoint, evaluated at one
+representative address inside it (outside its excepts and not a pod's or node's
+address) with the layered engine, once per pod class and port group.
+
+Imports `model`, `engine`, `layers`, `matrix`, `snapshot`, `cni`, `analysis.workloads`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from ipaddress import ip_network
+from typing import Any
+
+import numpy as np
+
+from ..cni import CniInfo, detect_cni, semantics_for
+from ..engine import Endpoint, EndpointKind, Verdict
+from ..layers import evaluate_flow
+from ..matrix import ALLOWED, DENIED, UNKNOWN, PortSweep, all_ports, compute_port_sweep
+from ..model import IPAddress, IPBlock, Pod, Protocol
+from ..selectors import Tri, match_port
+from ..snapshot import Snapshot
+from ..targets import endpoint_for_pod
+from .workloads import WorkloadRef, group_pods
+
+__all__ = [
+    "ALLOWED",
+    "DENIED",
+    "EMPTY",
+    "PARTIAL",
+    "UNKNOWN",
+    "Cell",
+    "GroupMatrix",
+    "Member",
+    "SweptPort",
+    "compute_grouped",
+]
+
+#: cell codes beyond the verdict codes: some pairs allowed, some denied; no pod pairs
+PARTIAL, EMPTY = 3, 4
+
+_SWEPT_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
+
+
+@dataclass(frozen=True, slots=True)
+class SweptPort:
+    protocol: Protocol
+    #: None: every port no rule names and no pod declares ("other ports")
+    port: int | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.protocol.value}/{'other' if self.port is None else self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One row/column: a workload (or pod, or node), or an outside address block."""
+
+    key: str
+    kind: str  # Deployment, StatefulSet, ..., Pod, Node, IPBlock
+    namespace: str | None
+    pods: int
+    #: for an IPBlock: the block and the address it was evaluated at
+    block: IPBlock | None = None
+    address: IPAddress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    allowed: tuple[SweptPort, ...]
+    unknown: tuple[SweptPort, ...]
+    #: denied for some pod pairs, allowed for others
+    partial: tuple[SweptPort, ...]
+    denied: tuple[SweptPort, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.allowed or self.unknown or self.partial or self.denied)
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """Any port allowed: allowed; else any undecided: unknown; None when empty."""
+        if self.empty:
+            return None
+        if self.allowed:
+            return Verdict.ALLOWED
+        if self.unknown:
+            return Verdict.UNKNOWN
+        return Verdict.DENIED
+
+
+@dataclass
+class GroupMatrix:
+    members: list[Member]
+    ports: list[SweptPort]
+    #: port indices of each port group (ports no rule tells apart)
+    groups: list[tuple[int, ...]]
+    #: [source member, destination member, port group]: ALLOWED/DENIED/UNKNOWN/PARTIAL/EMPTY
+    codes: Any
+    #: pods in scope, and each pod's member index
+    pods: tuple[Pod, ...] = ()
+    member_of: Any = None
+
+    def cell(self, i: int, j: int) -> Cell:
+        by_code: dict[int, list[SweptPort]] = {c: [] for c in range(5)}
+        for g, ports in enumerate(self.groups):
+            by_code[int(self.codes[i, j, g])].extend(self.ports[k] for k in ports)
+
+        def ordered(xs: list[SweptPort]) -> tuple[SweptPort, ...]:
+            return tuple(sorted(xs, key=_port_order))
+
+        return Cell(
+            ordered(by_code[ALLOWED]),
+            ordered(by_code[UNKNOWN]),
+            ordered(by_code[PARTIAL]),
+            ordered(by_code[DENIED]),
+        )
+
+    def verdicts(self) -> Any:
+        """[source, destination] int8: 1 some port allowed, 2 none allowed but some
+        unknown or partial, 0 every port denied, -1 no pairs."""
+        c = self.codes
+        out = np.zeros(c.shape[:2], dtype=np.int8)
+        out[(c == UNKNOWN).any(axis=2) | (c == PARTIAL).any(axis=2)] = 2
+        out[(c == ALLOWED).any(axis=2)] = 1
+        out[(c == EMPTY).all(axis=2)] = -1
+        return out
+
+
+def _port_order(p: SweptPort) -> tuple[str, int]:
+    return (p.protocol.value, 65536 if p.port is None else p.port)
+
+
+def other_ports(snapshot: Snapshot) -> list[tuple[Protocol, int]]:
+    """Per protocol, one port no rule names (numerically or through a range) and no
+    pod declares: it stands for every such port."""
+    used = set(all_ports(snapshot))
+    specs = [
+        spec
+        for p in snapshot.policies
+        for rule in (*p.ingress, *p.egress)
+        for spec in rule.ports
+        if not isinstance(spec.port, str)
+    ]
+    out = []
+    for proto in _SWEPT_PROTOCOLS:
+        for port in range(65535, 0, -1):
+            if (proto, port) in used:
+                continue
+            if any(match_port(s, proto, port, None).result is not Tri.NO for s in specs):
+                continue
+            out.append((proto, port))
+            break
+    return out
+
+
+def compute_grouped(
+    snapshot: Snapshot,
+    by: str = "workload",
+    namespaces: Sequence[str] = (),
+    cni: CniInfo | None = None,
+    blocks: bool = True,
+) -> GroupMatrix:
+    """`by`: "workload" or "pod"."""
+    cni = cni or detect_cni(snapshot)
+    others = other_ports(snapshot)
+    sweep = compute_port_sweep(snapshot, namespaces, cni, [*all_ports(snapshot), *others])
+    pods = sweep.pods
+    if by == "pod":
+        members = [Member(p.key, "Node" if p.host_network else "Pod", p.namespace, 1) for p in pods]
+        member_of = np.arange(len(pods), dtype=np.int64)
+    else:
+        refs, index = group_pods(snapshot, pods)
+        sizes = np.bincount(np.array(index, dtype=np.int64), minlength=len(refs))
+        members = [_member(w, int(n)) for w, n in zip(refs, sizes.tolist(), strict=True)]
+        member_of = np.array(index, dtype=np.int64)
+    other_set = set(others)
+    ports = [SweptPort(pr, None if (pr, n) in other_set else n) for pr, n in sweep.ports]
+    position = {(p[0], p[1]): k for k, p in enumerate(sweep.ports)}
+    groups = [tuple(position[p] for p in g) for g, _ in sweep.groups]
+    codes = np.full((len(members), len(members), len(groups)), EMPTY, dtype=np.uint8)
+    for g, (_, m) in enumerate(sweep.groups):
+        codes[:, :, g] = _group_codes(m.class_of, m.table, m.patches, member_of, len(members))
+    gm = GroupMatrix(members, ports, groups, codes, pods, member_of)
+    if blocks:
+        _add_blocks(snapshot, gm, sweep, semantics_for(cni))
+    return gm
+
+
+def _member(w: WorkloadRef, pods: int) -> Member:
+    return Member(w.key, w.kind, w.namespace, pods)
+
+
+def _group_codes(
+    class_of: Any, table: Any, patches: dict[tuple[int, int], int], member_of: Any, n: int
+) -> Any:
+    """[source member, destination member] cell codes for one port group."""
+    n_cls = table.shape[0]
+    if not len(class_of):
+        return np.full((n, n), EMPTY, dtype=np.uint8)
+    # (member, class) pairs with their pod counts, sorted by member
+    pair_id = member_of * n_cls + class_of
+    uniq, cnt = np.unique(pair_id, return_counts=True)
+    pm, pc = uniq // n_cls, uniq % n_cls
+    starts = np.flatnonzero(np.r_[True, pm[1:] != pm[:-1]])
+    present = pm[starts]
+    counts = {}
+    cnt32 = cnt.astype(np.int64)
+    for code in (ALLOWED, UNKNOWN):
+        x = (table[pc] == code).astype(np.int64) * cnt32[:, None]  # [pair, class]
+        x = np.add.reduceat(x, starts, axis=0)[:, pc] * cnt32[None, :]  # [member, pair]
+        full = np.zeros((n, n), dtype=np.int64)
+        full[np.ix_(present, present)] = np.add.reduceat(x, starts, axis=1)
+        counts[code] = full
+    size = np.bincount(member_of, minlength=n).astype(np.int64)
+    total = np.outer(size, size)
+    # a pod with itself is not a pair between pods
+    self_code = table[class_of, class_of].astype(np.int64)
+    for code in (ALLOWED, UNKNOWN):
+        hit = member_of[self_code == code]
+        np.add.at(counts[code], (hit, hit), -1)
+    np.add.at(total, (member_of, member_of), -1)
+    for (i, j), new in patches.items():
+        if i == j:
+            continue
+        old = int(table[class_of[i], class_of[j]])
+        a, b = member_of[i], member_of[j]
+        if old != DENIED:
+            counts[old][a, b] -= 1
+        if new != DENIED:
+            counts[new][a, b] += 1
+    stacked = np.zeros((n, n, 3), dtype=np.int64)
+    stacked[..., ALLOWED] = counts[ALLOWED]
+    stacked[..., UNKNOWN] = counts[UNKNOWN]
+    stacked[..., DENIED] = total - counts[ALLOWED] - counts[UNKNOWN]
+    return _finalize(stacked)
+
+
+# --- outside address blocks --------------------------------------------------------
+
+
+def _blocks(snapshot: Snapshot) -> list[IPBlock]:
+    seen: dict[IPBlock, None] = {}
+    for p in snapshot.policies:
+        for rule in (*p.ingress, *p.egress):
+            for peer in rule.peers or ():
+                if peer.ip_block is not None:
+                    seen.setdefault(peer.ip_block, None)
+    return list(seen)
+
+
+def representative(snapshot: Snapshot, block: IPBlock) -> IPAddress | None:
+    """An address in the block, outside its excepts, that no pod or node has; None if
+    the candidates tried are all taken."""
+    net = block.cidr
+    size = net.num_addresses
+    offsets = [1, size // 2 + 1, size - 2, 0] if size > 2 else [0, size - 1]
+    for off in offsets:
+        if not 0 <= off < size:
+            continue
+        ip = net.network_address + off
+        if any(ip in e for e in block.excepts):
+            continue
+        if ip in snapshot.pods_by_ip or ip in snapshot.node_by_ip:
+            continue
+        return ip
+    return None
+
+
+def _add_blocks(snapshot: Snapshot, gm: GroupMatrix, sweep: PortSweep, sem: Any) -> None:
+    found = []
+    for block in _blocks(snapshot):
+        ip = representative(snapshot, block)
+        if ip is not None and ip_network(block.cidr).version == ip.version:
+            found.append((block, ip))
+    if not found:
+        return
+    n, k, n_groups = len(gm.members), len(found), len(gm.groups)
+    # pair counts by verdict code: [block, member, group, code] each way
+    out_counts = np.zeros((k, n, n_groups, 3), dtype=np.int64)  # block -> member
+    in_counts = np.zeros((k, n, n_groups, 3), dtype=np.int64)  # member -> block
+    for b, (_block, ip) in enumerate(found):
+        ext = Endpoint(EndpointKind.EXTERNAL, None, (ip,))
+        for g, (ports, m) in enumerate(sweep.groups):
+            proto, port = ports[0]
+            # pods of one class answer alike towards an address: one evaluation each
+            seen: dict[int, tuple[int, int]] = {}
+            for i, c in enumerate(m.class_of.tolist()):
+                codes = seen.get(c)
+                if codes is None:
+                    ep = endpoint_for_pod(snapshot, sweep.pods[i])
+                    out_v = evaluate_flow(snapshot, ext, ep, proto, port, sem).verdict
+                    in_v = evaluate_flow(snapshot, ep, ext, proto, port, sem).verdict
+                    codes = seen[c] = (_code(out_v), _code(in_v))
+                mi = int(gm.member_of[i])
+                out_counts[b, mi, g, codes[0]] += 1
+                in_counts[b, mi, g, codes[1]] += 1
+    out_codes = _finalize(out_counts)
+    in_codes = _finalize(in_counts).transpose(1, 0, 2)
+    _extend(gm, found, out_codes, in_codes)
+
+
+def _code(v: Verdict) -> int:
+    return {Verdict.ALLOWED: ALLOWED, Verdict.DENIED: DENIED, Verdict.UNKNOWN: UNKNOWN}[v]
+
+
+def _finalize(counts: Any) -> Any:
+    """Pair counts [..., code] -> cell codes, by the rule `_group_codes` applies."""
+    allowed, unknown, denied = (counts[..., c] for c in (ALLOWED, UNKNOWN, DENIED))
+    out = np.full(allowed.shape, ALLOWED, dtype=np.uint8)
+    out[unknown > 0] = UNKNOWN
+    out[denied > 0] = DENIED
+    out[(denied > 0) & (allowed > 0)] = PARTIAL
+    out[(allowed + unknown + denied) == 0] = EMPTY
+    return out
+
+
+def _extend(
+    gm: GroupMatrix, found: list[tuple[IPBlock, IPAddress]], out_codes: Any, in_codes: Any
+) -> None:
+    n, k, g = len(gm.members), len(found), len(gm.groups)
+    codes = np.full((n + k, n + k, g), EMPTY, dtype=np.uint8)
+    codes[:n, :n] = gm.codes
+    codes[n:, :n] = out_codes
+    codes[:n, n:] = in_codes
+    gm.codes = codes
+    gm.members = gm.members + [
+        Member(str(block), "IPBlock", None, 0, block, ip) for block, ip in found
+    ]

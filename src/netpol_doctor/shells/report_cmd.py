@@ -1,0 +1,129 @@
+"""`netpol-doctor report`: the self-contained HTML page (heatmap, workload graph,
+isolation, lint findings, diagnoses of the questions asked)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from typing import Any
+
+import click
+
+from ..analysis.grouped import compute_grouped
+from ..analysis.report import report_data
+from ..cli import _cni, _common, _load, _protocol, _report_problems
+from ..diagnose import diagnose
+from ..errors import NetpolDoctorError
+from ..lint import LintOptions, lint
+from ..render.grouped import port_words
+from ..render.html import render_report
+from ..render.structured import finding_dict
+from ..render.text import render_diagnosis
+from ..snapshot import Snapshot
+
+__all__ = ["report"]
+
+#: lint findings listed in the page (all are counted by id)
+FINDINGS_LIMIT = 500
+
+
+def _question(snapshot: Snapshot, text: str, cni: Any) -> dict[str, Any]:
+    parts = text.split()
+    if len(parts) not in (2, 3) or (len(parts) == 2 and parts[1] not in ("dns", "apiserver")):
+        raise click.BadParameter(
+            f"--question {text!r}: expected 'SRC DST PORT' (PORT a number or name, "
+            "optionally PORT/PROTOCOL), or 'SRC dns'",
+            param_hint="--question",
+        )
+    port: int | str | None = None
+    proto = "TCP"
+    if len(parts) == 3:
+        raw, _, proto_text = parts[2].partition("/")
+        port = int(raw) if raw.isdigit() else raw
+        proto = proto_text or "TCP"
+    try:
+        diag = diagnose(snapshot, parts[0], parts[1], port, _protocol(proto), cni=cni)
+    except NetpolDoctorError as exc:
+        return {"question": text, "verdict": "not answered", "text": str(exc)}
+    return {"question": text, "verdict": diag.verdict.value, "text": render_diagnosis(diag)}
+
+
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default="report.html",
+    show_default=True,
+    help="The HTML file to write.",
+)
+@click.option(
+    "--question",
+    "questions",
+    multiple=True,
+    help="'SRC DST PORT' to diagnose in the page; repeatable.",
+)
+def _report(
+    out: str,
+    questions: tuple[str, ...],
+    snapshots: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    cni: str | None,
+    color: bool | None,
+) -> None:
+    """One self-contained HTML page: a namespace heatmap with drill-down to workloads,
+    the workload graph, isolation per namespace, lint findings and diagnoses."""
+    del color
+    started = time.monotonic()
+    snapshot = _load(snapshots, kubeconfig, context)
+    problems = _report_problems(snapshot)
+    cni_info = _cni(snapshot, cni)
+    gm = compute_grouped(snapshot, "workload", (), cni_info)
+
+    def edge(i: int, j: int) -> tuple[str, bool] | None:
+        cell = gm.cell(i, j)
+        if not (cell.allowed or cell.unknown or cell.partial):
+            return None
+        parts = [port_words(cell.allowed, gm.ports)] if cell.allowed else []
+        if cell.unknown:
+            parts.append("unknown: " + port_words(cell.unknown, gm.ports))
+        if cell.partial:
+            parts.append("some pods only: " + port_words(cell.partial, gm.ports))
+        return "; ".join(parts), bool(cell.allowed)
+
+    sources = list(snapshots) or [f"live cluster (context {context or 'current'})"]
+    data = report_data(snapshot, gm, edge, sources)
+    findings = lint(snapshot, LintOptions(cni=cni))
+    data["lint"] = {
+        "total": len(findings),
+        "by_id": dict(Counter(f.id for f in findings).most_common()),
+        "findings": [
+            {
+                "severity": d["severity"],
+                "id": d["id"],
+                "objects": [
+                    "/".join(x for x in (o["kind"], o["namespace"], o["name"]) if x)
+                    for o in d["objects"]
+                ],
+                "message": d["message"],
+            }
+            for d in (finding_dict(f) for f in findings[:FINDINGS_LIMIT])
+        ],
+    }
+    data["problems"] = [finding_dict(f)["message"] for f in problems]
+    data["questions"] = [_question(snapshot, q, cni_info) for q in questions]
+    page = render_report(data, "netpol-doctor report")
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(page)
+    size = os.path.getsize(out)
+    click.echo(
+        f"wrote {out}: {size / 1024:.0f} KiB, {len(data['namespaces'])} namespaces, "
+        f"{len(gm.members)} workloads and address blocks, {len(findings)} lint findings, "
+        f"{len(questions)} questions, in {time.monotonic() - started:.1f} s"
+    )
+
+
+# Built here rather than with a decorator: cli.py imports this module at its end, and
+# an annotated name is what lets the type checker follow the import cycle.
+report: click.Command = click.command("report")(_common(_report))
