@@ -151,8 +151,13 @@ function drawGraph(box, members, edges) {
   // nodes on a circle: no crossings to minimise, readable up to a few dozen nodes
   box.textContent = "";
   if (!members.length) return;
-  const n = members.length, r = Math.max(120, n * 14), size = 2 * r + 260;
-  const s = svg("svg", {width: size, height: size, viewBox: "0 0 " + size + " " + size,
+  const prefix = NS[current] + "/";
+  const name = (k) => D.members[k][0].startsWith(prefix) ?
+    D.members[k][0].slice(prefix.length) : D.members[k][0];
+  const longest = Math.max(...members.map((k) => name(k).length));
+  const n = members.length, r = Math.max(90, n * 14), pad = 20 + 7 * longest;
+  const width = 2 * (r + pad), height = 2 * r + 60, cx = width / 2, cy = height / 2;
+  const s = svg("svg", {width: width, height: height, viewBox: "0 0 " + width + " " + height,
                         role: "img", "aria-label": "workload graph"});
   const defs = svg("defs", {});
   const m = svg("marker", {id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5,
@@ -162,34 +167,46 @@ function drawGraph(box, members, edges) {
   const pos = new Map();
   members.forEach((k, i) => {
     const a = 2 * Math.PI * i / n - Math.PI / 2;
-    pos.set(k, [size / 2 + r * Math.cos(a), size / 2 + r * Math.sin(a)]);
+    pos.set(k, [cx + r * Math.cos(a), cy + r * Math.sin(a)]);
   });
+  const words = edges.length <= 30;  // labels on the edges while they stay legible
   for (const [i, j, lab, certain] of edges) {
     const [x1, y1] = pos.get(i), [x2, y2] = pos.get(j);
-    const len = Math.hypot(x2 - x1, y2 - y1) || 1, k = 8 / len;
-    const line = svg("line", {x1: x1 + (x2 - x1) * k, y1: y1 + (y2 - y1) * k,
-      x2: x2 - (x2 - x1) * k, y2: y2 - (y2 - y1) * k, stroke: certain ? "#2e7d32" : "#b7791f",
-      "stroke-width": 1.5, "marker-end": "url(#arrow)", class: "edge"});
-    if (!certain) line.setAttribute("stroke-dasharray", "5,4");
+    const len = Math.hypot(x2 - x1, y2 - y1) || 1, k = 9 / len;
+    // bowed to the right of its direction: a -> b and b -> a stay apart
+    const mx = (x1 + x2) / 2 + (y2 - y1) * 0.22, my = (y1 + y2) / 2 - (x2 - x1) * 0.22;
+    const path = svg("path", {d: "M" + (x1 + (mx - x1) * k) + "," + (y1 + (my - y1) * k) +
+      " Q" + mx + "," + my + " " + (x2 - (x2 - mx) * k) + "," + (y2 - (y2 - my) * k),
+      fill: "none", stroke: certain ? "#2e7d32" : "#b7791f", "stroke-width": 1.5,
+      "marker-end": "url(#arrow)", class: "edge"});
+    if (!certain) path.setAttribute("stroke-dasharray", "5,4");
     const title = svg("title", {});
     title.textContent = D.members[i][0] + " \u2192 " + D.members[j][0] + ": " + D.labels[lab];
-    line.appendChild(title);
-    s.appendChild(line);
+    path.appendChild(title);
+    s.appendChild(path);
+    if (words) {
+      const t = svg("text", {x: (x1 + x2) / 4 + mx / 2, y: (y1 + y2) / 4 + my / 2,
+                             "text-anchor": "middle", fill: "#555", class: "edge-label"});
+      t.textContent = D.labels[lab];
+      s.appendChild(t);
+    }
   }
   for (const k of members) {
     const [x, y] = pos.get(k);
     const g = svg("g", {class: "node"});
     g.appendChild(svg("circle", {cx: x, cy: y, r: 7, fill: D.members[k][1] === "IPBlock" ?
       "#fff" : "#4a6fa5", stroke: "#333"}));
-    const t = svg("text", {x: x + (x >= size / 2 ? 10 : -10), y: y + 4,
-                           "text-anchor": x >= size / 2 ? "start" : "end"});
-    t.textContent = D.members[k][0];
+    const t = svg("text", {x: x + (x >= cx ? 10 : -10), y: y + 4,
+                           "text-anchor": x >= cx ? "start" : "end"});
+    t.textContent = name(k);
     g.appendChild(t);
     s.appendChild(g);
   }
   box.appendChild(s);
 }
+let current = 0;
 function drill(i) {
+  current = i;
   const d = D.detail[i], sec = document.getElementById("drill");
   sec.hidden = false;
   document.getElementById("drill-title").textContent = "Namespace " + NS[i];
