@@ -25,6 +25,7 @@ Imports `model`, `engine`, `layers`, `matrix`, `snapshot`, `cni`, `analysis.work
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import ip_network
@@ -36,8 +37,8 @@ from ..cni import CniInfo, detect_cni, semantics_for
 from ..engine import Endpoint, EndpointKind, Verdict
 from ..layers import evaluate_flow
 from ..matrix import ALLOWED, DENIED, UNKNOWN, PortSweep, all_ports, compute_port_sweep
-from ..model import IPAddress, IPBlock, Pod, Protocol
-from ..selectors import Tri, match_port
+from ..model import IPAddress, IPBlock, NetworkPolicy, Pod, Protocol
+from ..selectors import Tri, match_port, match_selector
 from ..snapshot import Snapshot
 from ..targets import endpoint_for_pod
 from .workloads import WorkloadRef, group_pods
@@ -215,45 +216,42 @@ def _group_codes(
     class_of: Any, table: Any, patches: dict[tuple[int, int], int], member_of: Any, n: int
 ) -> Any:
     """[source member, destination member] cell codes for one port group."""
-    n_cls = table.shape[0]
     if not len(class_of):
         return np.full((n, n), EMPTY, dtype=np.uint8)
-    # (member, class) pairs with their pod counts, sorted by member
-    pair_id = member_of * n_cls + class_of
-    uniq, cnt = np.unique(pair_id, return_counts=True)
+    n_cls = table.shape[0]
+    # (member, class) pairs with their pod counts, sorted by member; every member has a
+    # pod, so the pairs' members run through 0..n-1
+    uniq, cnt = np.unique(member_of * n_cls + class_of, return_counts=True)
     pm, pc = uniq // n_cls, uniq % n_cls
     starts = np.flatnonzero(np.r_[True, pm[1:] != pm[:-1]])
-    present = pm[starts]
-    counts = {}
-    cnt32 = cnt.astype(np.int64)
+    one_each = len(pm) == n  # each member's pods in one class: no sums needed
+    sub = table[np.ix_(pc, pc)]  # [pair, pair] verdict codes
+    weight = np.outer(cnt, cnt).astype(np.int32)
+    counts = np.zeros((n, n, 3), dtype=np.int32)
     for code in (ALLOWED, UNKNOWN):
-        x = (table[pc] == code).astype(np.int64) * cnt32[:, None]  # [pair, class]
-        x = np.add.reduceat(x, starts, axis=0)[:, pc] * cnt32[None, :]  # [member, pair]
-        full = np.zeros((n, n), dtype=np.int64)
-        full[np.ix_(present, present)] = np.add.reduceat(x, starts, axis=1)
-        counts[code] = full
-    size = np.bincount(member_of, minlength=n).astype(np.int64)
+        x = np.where(sub == code, weight, 0)
+        if not one_each:
+            x = np.add.reduceat(np.add.reduceat(x, starts, axis=0), starts, axis=1)
+        counts[..., code] = x
+    size = np.bincount(member_of, minlength=n).astype(np.int32)
     total = np.outer(size, size)
     # a pod with itself is not a pair between pods
-    self_code = table[class_of, class_of].astype(np.int64)
+    self_code = table[class_of, class_of]
     for code in (ALLOWED, UNKNOWN):
         hit = member_of[self_code == code]
-        np.add.at(counts[code], (hit, hit), -1)
+        np.add.at(counts[..., code], (hit, hit), -1)
     np.add.at(total, (member_of, member_of), -1)
-    for (i, j), new in patches.items():
-        if i == j:
-            continue
-        old = int(table[class_of[i], class_of[j]])
-        a, b = member_of[i], member_of[j]
-        if old != DENIED:
-            counts[old][a, b] -= 1
-        if new != DENIED:
-            counts[new][a, b] += 1
-    stacked = np.zeros((n, n, 3), dtype=np.int64)
-    stacked[..., ALLOWED] = counts[ALLOWED]
-    stacked[..., UNKNOWN] = counts[UNKNOWN]
-    stacked[..., DENIED] = total - counts[ALLOWED] - counts[UNKNOWN]
-    return _finalize(stacked)
+    if patches:
+        keys = np.array(list(patches), dtype=np.int64).reshape(-1, 2)
+        new = np.fromiter(patches.values(), dtype=np.int64, count=len(patches))
+        off = keys[:, 0] != keys[:, 1]
+        src, dst, new = keys[off, 0], keys[off, 1], new[off]
+        old = table[class_of[src], class_of[dst]].astype(np.int64)
+        a, b = member_of[src], member_of[dst]
+        np.add.at(counts, (a, b, old), -1)
+        np.add.at(counts, (a, b, new), 1)
+    counts[..., DENIED] = total - counts[..., ALLOWED] - counts[..., UNKNOWN]
+    return _finalize(counts)
 
 
 # --- outside address blocks --------------------------------------------------------
@@ -299,25 +297,68 @@ def _add_blocks(snapshot: Snapshot, gm: GroupMatrix, sweep: PortSweep, sem: Any)
     # pair counts by verdict code: [block, member, group, code] each way
     out_counts = np.zeros((k, n, n_groups, 3), dtype=np.int64)  # block -> member
     in_counts = np.zeros((k, n, n_groups, 3), dtype=np.int64)  # member -> block
-    for b, (_block, ip) in enumerate(found):
-        ext = Endpoint(EndpointKind.EXTERNAL, None, (ip,))
-        for g, (ports, m) in enumerate(sweep.groups):
-            proto, port = ports[0]
-            # pods of one class answer alike towards an address: one evaluation each
-            seen: dict[int, tuple[int, int]] = {}
-            for i, c in enumerate(m.class_of.tolist()):
-                codes = seen.get(c)
-                if codes is None:
-                    ep = endpoint_for_pod(snapshot, sweep.pods[i])
-                    out_v = evaluate_flow(snapshot, ext, ep, proto, port, sem).verdict
-                    in_v = evaluate_flow(snapshot, ep, ext, proto, port, sem).verdict
-                    codes = seen[c] = (_code(out_v), _code(in_v))
-                mi = int(gm.member_of[i])
-                out_counts[b, mi, g, codes[0]] += 1
-                in_counts[b, mi, g, codes[1]] += 1
+    by_ns: dict[str, list[tuple[int, NetworkPolicy]]] = defaultdict(list)
+    for x, p in enumerate(snapshot.policies):
+        by_ns[p.namespace].append((x, p))
+    pod_keys: dict[int, tuple[object, object]] = {}
+    for g, (ports, m) in enumerate(sweep.groups):
+        proto, port = ports[0]
+        # one pod per class; classes that policies select alike answer alike
+        first: dict[int, int] = {}
+        for i, c in enumerate(m.class_of.tolist()):
+            first.setdefault(c, i)
+        n_cls = int(m.class_of.max()) + 1 if len(m.class_of) else 0
+        keys = {}
+        for c, i in first.items():
+            if i not in pod_keys:
+                pod_keys[i] = _side_keys(snapshot, sweep.pods[i], by_ns)
+            keys[c] = pod_keys[i]
+        for b, (_block, ip) in enumerate(found):
+            ext = Endpoint(EndpointKind.EXTERNAL, None, (ip,))
+            seen: dict[object, int] = {}
+            out_code = np.zeros(n_cls, dtype=np.int64)
+            in_code = np.zeros(n_cls, dtype=np.int64)
+            for c, i in first.items():
+                ingress_key, egress_key = keys[c]
+                ep = endpoint_for_pod(snapshot, sweep.pods[i])
+                for key, arr, src, dst in (
+                    (("in", ingress_key), out_code, ext, ep),
+                    (("out", egress_key), in_code, ep, ext),
+                ):
+                    code = seen.get(key)
+                    if code is None:
+                        verdict = evaluate_flow(snapshot, src, dst, proto, port, sem).verdict
+                        code = seen[key] = _code(verdict)
+                    arr[c] = code
+            np.add.at(out_counts[b, :, g], (gm.member_of, out_code[m.class_of]), 1)
+            np.add.at(in_counts[b, :, g], (gm.member_of, in_code[m.class_of]), 1)
     out_codes = _finalize(out_counts)
     in_codes = _finalize(in_counts).transpose(1, 0, 2)
     _extend(gm, found, out_codes, in_codes)
+
+
+def _side_keys(
+    snapshot: Snapshot, pod: Pod, by_ns: dict[str, list[tuple[int, NetworkPolicy]]]
+) -> tuple[object, object]:
+    """What decides traffic between this pod and an outside address, per direction:
+    the policies selecting it (and, from outside, the ports its names resolve to).
+    Pods with equal keys get equal verdicts, so each key is evaluated once. With
+    other policy families in the input every pod is its own key (their selectors read
+    more than NetworkPolicy's)."""
+    if snapshot.extended:
+        return (pod.key,), (pod.key,)
+    if pod.host_network:
+        return ("host", pod.node_name), ("host", pod.node_name)
+    ns = pod.namespace
+    labels = pod.label_map
+    selecting = tuple(
+        k
+        for k, p in by_ns.get(ns, ())
+        if match_selector(p.pod_selector, labels).result is not Tri.NO
+    )
+    unreadable = snapshot.is_unreadable("networkpolicies", ns)
+    ports = tuple((cp.name, cp.port, cp.protocol) for cp in pod.ports)
+    return (ns, unreadable, selecting, ports), (ns, unreadable, selecting)
 
 
 def _code(v: Verdict) -> int:

@@ -62,16 +62,13 @@ def report_data(
             outs: list[int] = np.nonzero(verdicts[i] > 0)[0].tolist()
             ins: list[int] = np.nonzero(verdicts[:, i] > 0)[0].tolist()
             for j in outs:
-                if i == j:
+                if i == j or (j not in mine_set and len(cross_out) >= CROSS_LIMIT):
                     continue
                 e = edge_label(i, j)
                 if e is None:
                     continue
                 item = [i, j, label_id(e[0]), int(e[1])]
-                if j in mine_set:
-                    inner.append(item)
-                elif len(cross_out) < CROSS_LIMIT:
-                    cross_out.append(item)
+                (inner if j in mine_set else cross_out).append(item)
             for j in ins:
                 if j in mine_set or len(cross_in) >= CROSS_LIMIT:
                     continue
