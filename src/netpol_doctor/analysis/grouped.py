@@ -37,7 +37,7 @@ from ..cni import CniInfo, detect_cni, semantics_for
 from ..engine import Endpoint, EndpointKind, Verdict
 from ..layers import evaluate_flow
 from ..matrix import ALLOWED, DENIED, UNKNOWN, PortSweep, all_ports, compute_port_sweep
-from ..model import IPAddress, IPBlock, NetworkPolicy, Pod, Protocol
+from ..model import Direction, IPAddress, IPBlock, NetworkPolicy, Pod, Protocol
 from ..selectors import Tri, match_port, match_selector
 from ..snapshot import Snapshot
 from ..targets import endpoint_for_pod
@@ -340,25 +340,49 @@ def _add_blocks(snapshot: Snapshot, gm: GroupMatrix, sweep: PortSweep, sem: Any)
 def _side_keys(
     snapshot: Snapshot, pod: Pod, by_ns: dict[str, list[tuple[int, NetworkPolicy]]]
 ) -> tuple[object, object]:
-    """What decides traffic between this pod and an outside address, per direction:
-    the policies selecting it (and, from outside, the ports its names resolve to).
-    Pods with equal keys get equal verdicts, so each key is evaluated once. With
-    other policy families in the input every pod is its own key (their selectors read
+    """What decides traffic between this pod and an outside address, per direction
+    (ingress from it, egress to it): whether policies isolate the pod, and the rules
+    of those policies that can admit an address -- rules with no peer list and the
+    ipBlock peers with their ports; pod and namespace selectors never match an address
+    outside the cluster. From outside, named ports resolve on this pod: its ports
+    count too. Pods with equal keys get equal verdicts, so each key is evaluated once.
+    With other policy families in the input every pod is its own key (their rules read
     more than NetworkPolicy's)."""
     if snapshot.extended:
         return (pod.key,), (pod.key,)
     if pod.host_network:
         return ("host", pod.node_name), ("host", pod.node_name)
     ns = pod.namespace
+    if snapshot.is_unreadable("networkpolicies", ns):
+        return ("unreadable", ns), ("unreadable", ns)
     labels = pod.label_map
-    selecting = tuple(
-        k
-        for k, p in by_ns.get(ns, ())
+    selecting = [
+        p for _, p in by_ns.get(ns, ()) if match_selector(p.pod_selector, labels).result is Tri.YES
+    ]
+    if len(selecting) != sum(
+        1
+        for _, p in by_ns.get(ns, ())
         if match_selector(p.pod_selector, labels).result is not Tri.NO
-    )
-    unreadable = snapshot.is_unreadable("networkpolicies", ns)
+    ):
+        return (pod.key,), (pod.key,)  # a selector we cannot decide: no sharing
+
+    def side(direction: Direction) -> object:
+        isolated = any(p.controls(direction) for p in selecting)
+        rules: set[object] = set()
+        for p in selecting:
+            if not p.controls(direction):
+                continue
+            for rule in p.rules(direction):
+                if rule.peers is None:
+                    rules.add((None, rule.ports))
+                    continue
+                blocks = tuple(sorted(str(x.ip_block) for x in rule.peers if x.ip_block))
+                if blocks:
+                    rules.add((blocks, rule.ports))
+        return (isolated, frozenset(rules))
+
     ports = tuple((cp.name, cp.port, cp.protocol) for cp in pod.ports)
-    return (ns, unreadable, selecting, ports), (ns, unreadable, selecting)
+    return (side(Direction.INGRESS), ports), (side(Direction.EGRESS),)
 
 
 def _code(v: Verdict) -> int:
