@@ -28,7 +28,7 @@ __all__ = ["report"]
 FINDINGS_LIMIT = 500
 
 
-def _question(snapshot: Snapshot, text: str, cni: Any) -> dict[str, Any]:
+def _parse_question(text: str) -> tuple[str, str, int | str | None, str]:
     parts = text.split()
     if len(parts) not in (2, 3) or (len(parts) == 2 and parts[1] not in ("dns", "apiserver")):
         raise click.BadParameter(
@@ -42,8 +42,13 @@ def _question(snapshot: Snapshot, text: str, cni: Any) -> dict[str, Any]:
         raw, _, proto_text = parts[2].partition("/")
         port = int(raw) if raw.isdigit() else raw
         proto = proto_text or "TCP"
+    return parts[0], parts[1], port, proto
+
+
+def _question(snapshot: Snapshot, text: str, cni: Any) -> dict[str, Any]:
+    src, dst, port, proto = _parse_question(text)
     try:
-        diag = diagnose(snapshot, parts[0], parts[1], port, _protocol(proto), cni=cni)
+        diag = diagnose(snapshot, src, dst, port, _protocol(proto), cni=cni)
     except NetpolDoctorError as exc:
         return {"question": text, "verdict": "not answered", "text": str(exc)}
     return {"question": text, "verdict": diag.verdict.value, "text": render_diagnosis(diag)}
@@ -76,10 +81,19 @@ def _report(
     the workload graph, isolation per namespace, lint findings and diagnoses."""
     del color
     started = time.monotonic()
+    for q in questions:  # before the long part: a typo should not cost minutes
+        _protocol(_parse_question(q)[3])
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise click.BadParameter(f"{parent} is not a directory", param_hint="--out")
     snapshot = _load(snapshots, kubeconfig, context)
+    phases = {"read": time.monotonic() - started}
     problems = _report_problems(snapshot)
     cni_info = _cni(snapshot, cni)
+    mark = time.monotonic()
     gm = compute_grouped(snapshot, "workload", (), cni_info)
+    phases["workload table"] = time.monotonic() - mark
+    mark = time.monotonic()
 
     def edge(i: int, j: int) -> tuple[str, bool] | None:
         cell = gm.cell(i, j)
@@ -94,7 +108,11 @@ def _report(
 
     sources = list(snapshots) or [f"live cluster (context {context or 'current'})"]
     data = report_data(snapshot, gm, edge, sources)
+    phases["page data"] = time.monotonic() - mark
+    mark = time.monotonic()
     findings = lint(snapshot, LintOptions(cni=cni))
+    phases["lint"] = time.monotonic() - mark
+    mark = time.monotonic()
     data["lint"] = {
         "total": len(findings),
         "by_id": dict(Counter(f.id for f in findings).most_common()),
@@ -113,6 +131,7 @@ def _report(
     }
     data["problems"] = [finding_dict(f)["message"] for f in problems]
     data["questions"] = [_question(snapshot, q, cni_info) for q in questions]
+    phases["questions"] = time.monotonic() - mark
     page = render_report(data, "netpol-doctor report")
     with open(out, "w", encoding="utf-8") as fh:
         fh.write(page)
@@ -120,7 +139,9 @@ def _report(
     click.echo(
         f"wrote {out}: {size / 1024:.0f} KiB, {len(data['namespaces'])} namespaces, "
         f"{len(gm.members)} workloads and address blocks, {len(findings)} lint findings, "
-        f"{len(questions)} questions, in {time.monotonic() - started:.1f} s"
+        f"{len(questions)} questions, in {time.monotonic() - started:.1f} s ("
+        + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+        + ")"
     )
 
 
