@@ -95,7 +95,16 @@ def _report(
     phases["workload table"] = time.monotonic() - mark
     mark = time.monotonic()
 
+    words: dict[bytes, tuple[str, bool] | None] = {}
+
     def edge(i: int, j: int) -> tuple[str, bool] | None:
+        # the words depend only on the cell's codes per port group: few distinct ones
+        key = gm.codes[i, j].tobytes()
+        if key not in words:
+            words[key] = _edge_words(i, j)
+        return words[key]
+
+    def _edge_words(i: int, j: int) -> tuple[str, bool] | None:
         cell = gm.cell(i, j)
         if not (cell.allowed or cell.unknown or cell.partial):
             return None
