@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick bench-100k clean venv
+.PHONY: demo test lint browser report-png bench bench-quick bench-100k clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+# The report's tests run in Debian's headless Chromium (tests/browser.py). Installed
+# here when missing and we are root (CI runs as root through .ci/run); otherwise those
+# tests say why they are skipped.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else echo "chromium or chromedriver missing and not root: the browser tests will be skipped"; fi
+
+test: lint browser
 	$(BIN)/pytest
+
+# docs/report.png: the demo report (examples/cluster), drilled into namespace shop.
+report-png: $(STAMP) browser
+	mkdir -p build
+	$(BIN)/netpol-doctor report --snapshot examples/cluster --out build/demo-report.html \
+	  --question 'monitoring/prometheus-0 shop/api-7c9d8b6f5-x4kzp 9090'
+	$(BIN)/python tests/browser.py build/demo-report.html docs/report.png
 
 # The scale table runs IBM's network-config-analyzer side by side (its own venv); with
 # it, about half an hour. `make bench-quick` skips the peer. Both end with the shapes

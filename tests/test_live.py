@@ -74,6 +74,8 @@ def test_only_get_requests_for_every_command(
         ("diagnose", "shop/api-7c9d8b6f5-x4kzp", "dns"),
         ("pod", "shop/api-7c9d8b6f5-x4kzp"),
         ("matrix", "--port", "8080", "-n", "shop"),
+        ("matrix", "--by", "workload", "-o", "mermaid"),
+        ("report", "--out", str(tmp_path / "report.html")),
         ("check",),
         ("snapshot", "save", str(tmp_path / "snap")),
         ("flows", str(Path(__file__).parent / "data" / "flows" / "hubble.jsonl")),

@@ -444,10 +444,18 @@ def pod_cmd(
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["text", "json", "csv", "summary"]),
+    type=click.Choice(["text", "json", "csv", "summary", "markdown", "dot", "mermaid"]),
     default="text",
     show_default=True,
-    help="text: a grid (summary above 120 pods); summary: counts per namespace pair.",
+    help="text: a grid (summary above 120 pods); summary: counts per namespace pair; "
+    "markdown, dot, mermaid: the graph (with --by workload, or --by pod --all-ports).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["pod", "workload"]),
+    default="pod",
+    show_default=True,
+    help="workload: rows are workloads and address blocks, cells the allowed ports.",
 )
 @_common
 def matrix_cmd(
@@ -456,6 +464,7 @@ def matrix_cmd(
     protocol: str,
     all_ports: bool,
     output: str,
+    by: str,
     snapshots: tuple[str, ...],
     kubeconfig: str | None,
     context: str | None,
@@ -463,6 +472,11 @@ def matrix_cmd(
     color: bool | None,
 ) -> None:
     """The allowed/denied table for every pod pair in scope, on one port (or all)."""
+    if by == "workload" or output in ("markdown", "dot", "mermaid"):
+        from .shells.matrix_by import grouped_matrix
+
+        grouped_matrix(by, namespaces, port, all_ports, output, snapshots, kubeconfig, context, cni)
+        return
     if port is None and not all_ports:
         raise click.UsageError("give --port P, or --all-ports")
     if all_ports and output == "csv":
@@ -791,11 +805,12 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
 
 
 # Subcommands in their own modules import the helpers above, so they come after them.
-from .shells import flows_cmd  # noqa: E402
+from .shells import flows_cmd, report_cmd  # noqa: E402
 
 cli.add_command(flows_cmd.flows)
 cli.add_command(probe_cmd.probe)
 cli.add_command(triage_cmd.triage)
+cli.add_command(report_cmd.report)
 
 
 def main(argv: list[str] | None = None) -> int:

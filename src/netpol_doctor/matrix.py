@@ -822,11 +822,17 @@ def _port_signature(snapshot: Snapshot, proto: Protocol, port: int) -> tuple[obj
 
 
 def compute_port_sweep(
-    snapshot: Snapshot, namespaces: Sequence[str] = (), cni: CniInfo | None = None
+    snapshot: Snapshot,
+    namespaces: Sequence[str] = (),
+    cni: CniInfo | None = None,
+    ports: Sequence[tuple[Protocol, int]] | None = None,
 ) -> PortSweep:
+    """`ports`: the ports to sweep (default `all_ports`; a workload table adds one port
+    no rule names per protocol, to tell "all" from "every port listed")."""
     cni = cni or detect_cni(snapshot)
+    swept_ports = all_ports(snapshot) if ports is None else list(ports)
     groups: dict[tuple[object, ...], list[tuple[Protocol, int]]] = defaultdict(list)
-    for proto, port in all_ports(snapshot):
+    for proto, port in swept_ports:
         groups[_port_signature(snapshot, proto, port)].append((proto, port))
     pods = list(pods_in_scope(snapshot, namespaces))
     if not cni.enforces_policy or _exact_only(snapshot, cni):
@@ -838,7 +844,7 @@ def compute_port_sweep(
             tuple(pods),
             [
                 (((proto, port),), compute_matrix(snapshot, port, proto, namespaces, cni))
-                for proto, port in all_ports(snapshot)
+                for proto, port in swept_ports
             ],
         )
     # One context: classes, selector and peer vectors do not depend on the port.
