@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from .analysis.ports import family_ports, span
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import Semantics, Verdict, ip_peer_result
-from .layers import evaluate_flow, evaluates, inert_kinds
+from .layers import evaluate_flow, inert_kinds, sweeps_pairwise
 from .model import (
     NAMESPACE_NAME_LABEL,
     Direction,
@@ -218,7 +219,7 @@ def compute_matrix(
     pods = pods_in_scope(snapshot, namespaces)
     if not cni.enforces_policy:
         return _all_allowed(pods, port, protocol, cni)
-    if any(evaluates(x, cni.name) for x in snapshot.extended):
+    if any(sweeps_pairwise(x, cni.name) for x in snapshot.extended):
         return _pairwise(snapshot, pods, port, protocol, cni, sem)
     ctx = _Context(snapshot, pods, sem, port, protocol)
     table = ctx.table()
@@ -752,9 +753,8 @@ def all_ports(snapshot: Snapshot) -> list[tuple[Protocol, int]]:
         for rule in (*p.ingress, *p.egress):
             for spec in rule.ports:
                 if isinstance(spec.port, int):
-                    ports.add((spec.protocol, spec.port))
-                    if spec.end_port is not None:
-                        ports.add((spec.protocol, spec.end_port))
+                    ports |= {(spec.protocol, n) for n in span(spec.port, spec.end_port)}
+    ports |= family_ports(snapshot)
     return sorted(ports, key=lambda p: (p[0].value, p[1]))
 
 
@@ -785,7 +785,7 @@ def compute_port_sweep(
     for proto, port in all_ports(snapshot):
         groups[_port_signature(snapshot, proto, port)].append((proto, port))
     pods = list(pods_in_scope(snapshot, namespaces))
-    if not cni.enforces_policy or any(evaluates(x, cni.name) for x in snapshot.extended):
+    if not cni.enforces_policy or any(sweeps_pairwise(x, cni.name) for x in snapshot.extended):
         # The same answer as `matrix --port P` and `diagnose` for each port: the data
         # plane's (no enforcement), or the layered engine pair by pair.
         # Ports are not grouped here: other families' rules name ports NetworkPolicy's

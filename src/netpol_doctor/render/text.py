@@ -13,10 +13,10 @@ from rich.markup import escape
 
 from ..diagnose import Diagnosis, PairResult, policy_decides
 from ..engine import Decision, DirectionResult, Verdict
-from ..explain import describe_rule, direction_summary, rule_outcome_lines
+from ..explain import describe_rule, rule_outcome_lines, side_summary
 from ..findings import Finding, Severity
 from ..matrix import CODES, Matrix
-from ..model import Direction, Protocol
+from ..model import Protocol
 from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
 from .structured import decisive_pair
@@ -101,9 +101,8 @@ def _finding_lines(out: _Out, findings: tuple[Finding, ...] | list[Finding]) -> 
 
 
 def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) -> None:
-    other = d.destination.label if side.direction is Direction.EGRESS else d.source.label
     out.add(title, "bold")
-    out.add(f"  {direction_summary(side, other)}")
+    out.add(f"  {side_summary(d, side)}")
     if side.selecting and not side.isolated:
         names = ", ".join(p.ref.key for p in side.selecting)
         out.add(f"  (selected by {names}, but not for {side.direction.value.lower()})")
