@@ -280,6 +280,8 @@ _GROUPS: dict[str, int] = {
     "extended-policies-present": 5,
     "admin-policy-decided": 1,
     "cni-policy-decided": 1,
+    "cilium-l7-decides": 1,
+    "cilium-l7-shadowed": 5,
     "policy-not-enforced": 11,
     "reads-forbidden": 5,
     "policy-invalid": 6,
@@ -501,6 +503,8 @@ def _layer_findings(d: Decision) -> list[Finding]:
     if d.if_enforced is not None:
         return out  # plugin unknown: the admin-tier reading is in extended-policies-present
     for layer in d.layers:
+        for note in layer.verdict.notes:
+            out.append(Finding(note.id, Severity.WARNING, note.detail, note.refs, note.rule))
         step = deciding_step(layer)
         word = layer.side.direction.value.lower()
         if step is None:
@@ -566,12 +570,11 @@ def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
     if side.exemption is not None or subject.pod is None:
         return out
     layer = layer_of(d, side)
-    if (
-        layer is not None
-        and d.if_enforced is None
-        and side_verdict(d, side) is not Verdict.of(side.result)
-    ):
-        return out  # another family decided this direction (_layer_findings says which)
+    if layer is not None and d.if_enforced is None:
+        step = deciding_step(layer)
+        family = step is not None and step.ref.kind != "NetworkPolicy"
+        if family or side_verdict(d, side) is not Verdict.of(side.result):
+            return out  # another family decided this direction (_layer_findings says which)
     pod = subject.pod
     if side.unreadable:
         out.append(

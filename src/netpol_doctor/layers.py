@@ -195,7 +195,10 @@ def deciding_step(layer: Layer) -> Step | None:
     v = layer.verdict
     if v.action not in (Action.ALLOW, Action.DENY):
         return None
-    decided = [s for s in v.steps if s.matched is Tri.YES and s.action is v.action]
+    # A Cilium side ends with a summary step on the pod: the rule before it decided.
+    decided = [
+        s for s in v.steps if s.matched is Tri.YES and s.action is v.action and s.ref.kind != "Pod"
+    ]
     return decided[-1] if decided else None
 
 

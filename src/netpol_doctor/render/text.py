@@ -117,7 +117,8 @@ def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) 
         if layer.side is side:
             for step in layer.verdict.steps:
                 mark = {Tri.YES: "matches", Tri.NO: "no", Tri.UNKNOWN: "maybe"}[step.matched]
-                out.add(f"  {step.ref} {step.rule} ({step.action.value}): {mark}; {step.reason}")
+                rule = f" {step.rule}" if step.rule else ""
+                out.add(f"  {step.ref}{rule} ({step.action.value}): {mark}; {step.reason}")
     for o in shown:
         style = {Tri.YES: "green", Tri.NO: None, Tri.UNKNOWN: "yellow"}[o.result]
         first, *rest = rule_outcome_lines(o, d.protocol, d.port, side.direction)
