@@ -282,3 +282,43 @@ def test_unknown_plugin_admin_policy_that_cannot_act_changes_nothing(tmp_path: P
     # ... but the flows it can act on stay unknown
     assert diagnose(snap, "a/x", "b/y", 443).verdict is Verdict.UNKNOWN
     assert diagnose(snap, "a/x", "c/z", 80).verdict is Verdict.UNKNOWN
+
+
+BAD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: x, namespace: a, labels: {app: x}}
+spec: {nodeName: n, containers: [{name: m, image: b}]}
+status: {phase: Running, podIP: 10.0.0.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bad, namespace: a}
+spec: {podSelector: {}, ingress: [{ports: [{port: 0}]}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: bad-anp}
+spec: {priority: 5, subject: {namespaces: {}}, ingress: [{name: r, action: Bogus, from: [{namespaces: {}}]}]}
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--port", "80", "-o", "json"), ("--port", "80", "-o", "csv"), ("--all-ports", "-o", "json")],
+)
+def test_matrix_json_and_csv_report_input_problems(args: tuple[str, ...], tmp_path: Path) -> None:
+    import json
+
+    from test_cli import run
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    r = run("matrix", *args, "--snapshot", str(path), "--cni", "calico")
+    assert "Traceback" not in r.stderr
+    for name in ("NetworkPolicy a/bad", "AdminNetworkPolicy bad-anp"):
+        assert name in r.stderr and "policy-invalid" in r.stderr, r.stderr
+    if "json" in args:
+        problems = json.loads(r.stdout)["problems"]
+        names = {o["name"] for p in problems if p["id"] == "policy-invalid" for o in p["objects"]}
+        assert names == {"bad", "bad-anp"}
