@@ -299,7 +299,10 @@ spec: {podSelector: {}, ingress: [{ports: [{port: 0}]}]}
 apiVersion: policy.networking.k8s.io/v1alpha1
 kind: AdminNetworkPolicy
 metadata: {name: bad-anp}
-spec: {priority: 5, subject: {namespaces: {}}, ingress: [{name: r, action: Bogus, from: [{namespaces: {}}]}]}
+spec:
+  priority: 5
+  subject: {namespaces: {}}
+  ingress: [{name: r, action: Bogus, from: [{namespaces: {}}]}]
 """
 
 
@@ -322,3 +325,12 @@ def test_matrix_json_and_csv_report_input_problems(args: tuple[str, ...], tmp_pa
         problems = json.loads(r.stdout)["problems"]
         names = {o["name"] for p in problems if p["id"] == "policy-invalid" for o in p["objects"]}
         assert names == {"bad", "bad-anp"}
+
+
+def test_unknown_plugin_admin_reading_sets_the_direction_line(tmp_path: Path) -> None:
+    diag = diagnose(_allow_over_np_deny(tmp_path), "a/x", "b/y", 80)
+    _check_consistent(diag, "unknown plugin")
+    line = _lines(render_diagnosis(diag))["egress"]
+    assert line.startswith("egress: cannot be decided: AdminNetworkPolicy allow-b"), line
+    blocked = next(f for f in diag.findings if f.id == "egress-not-allowed")
+    assert blocked.fix is None and blocked.severity.value == "warning", blocked

@@ -610,7 +610,17 @@ def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
                 )
             )
     if side.result is Tri.NO:
-        out.append(_not_allowed(d, side))
+        blocked = _not_allowed(d, side)
+        if d.if_enforced is not None and side_verdict(d, side) is Verdict.UNKNOWN:
+            # One reading of two: no fix for a block an admin-tier Allow may override.
+            blocked = replace(
+                blocked,
+                severity=Severity.WARNING,
+                fix=None,
+                message=f"{blocked.message}\n(only if the network plugin does not implement "
+                "the admin tiers: see extended-policies-present)",
+            )
+        out.append(blocked)
         out += [m.finding for m in near_misses(d, side)]
     out += breadth_warnings(d, side)
     if side.own_node_egress:

@@ -185,8 +185,11 @@ def side_verdict(d: Decision, side: DirectionResult) -> Verdict:
     """What decides this direction: the evaluated families when they ran, else
     NetworkPolicy (an unknown plugin's admin reading is only "if enforced")."""
     layer = layer_of(d, side)
-    if layer is None or d.if_enforced is not None:
+    if layer is None:
         return Verdict.of(side.result)
+    if d.if_enforced is not None:
+        alone, enforced = Verdict.of(side.result), _combine([layer])
+        return alone if alone is enforced else Verdict.UNKNOWN
     return _combine([layer])
 
 
