@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from builders import namespace, pod, policy, snapshot_of
+from builders import namespace, node, pod, policy, snapshot_of
 from netpol_doctor.cni import CniInfo, profile_named
 from netpol_doctor.diagnose import diagnose
 from netpol_doctor.errors import NetpolDoctorError
@@ -249,6 +249,11 @@ def random_cluster(rng: random.Random) -> list[dict[str, Any]]:
         ports = rng.sample(["http:8080/TCP", "443", "dns:53/UDP", "5432"], rng.randint(0, 2))
         objects.append(
             pod(f"{ns}/p{i}", f"10.0.{i // 200}.{i % 200 + 1}", labels=_labels(rng), ports=ports)
+        )
+    if rng.random() < 0.3:  # a hostNetwork pod: its traffic is its node's (NP-94)
+        objects.append(node("node-1", "172.18.0.2", "10.0.0.0/16"))
+        objects.append(
+            pod(f"{namespaces[0]}/agent", "172.18.0.2", labels=_labels(rng), host_network=True)
         )
     for k in range(rng.randint(0, 3)):
         objects.append(_network_policy(rng, rng.choice(namespaces), namespaces, k))
