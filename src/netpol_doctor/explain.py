@@ -2,7 +2,7 @@
 
 The engine decides in data; this module is the one place that turns that data into
 sentences, so text, markdown and JSON say the same thing. Imports `model`,
-`selectors`, `engine`.
+`selectors`, `engine`, `layers` (which family decided a direction).
 """
 
 from __future__ import annotations
@@ -238,9 +238,9 @@ def side_summary(d: Decision, side: DirectionResult) -> str:
     step = deciding_step(layer)
     if d.if_enforced is not None:
         # Plugin unknown: the admin-tier reading beside NetworkPolicy's.
-        verb = {"allow": "allows", "deny": "denies"}.get(layer.verdict.action.value, "passes")
         if step is None or side_verdict(d, side).value == np_word:
             return alone
+        verb = "allows" if step.action.value == "allow" else "denies"
         return (
             f"{word}: cannot be decided: {step.ref} {step.rule} {verb} it if the network "
             f"plugin implements the admin tiers; NetworkPolicy alone says {np_word}"
