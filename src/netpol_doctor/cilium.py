@@ -33,7 +33,7 @@ from ipaddress import ip_network
 from typing import Any
 
 from .engine import Endpoint, EndpointKind, Exemption
-from .extended import Action, FamilyVerdict, FlowSide, Step, derived
+from .extended import Action, FamilyVerdict, FlowSide, Note, Step, derived
 from .findings import Finding, Severity
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -119,6 +119,39 @@ class PortRule:
     index: int
     ports: tuple[PortSpec, ...]
     l7: str | None  # what decides each request ("HTTP rules"); None: plain L4 or L7 allow-all
+    #: the requests the L7 rules let through, one phrase each ("GET /public")
+    requests: tuple[str, ...] = ()
+
+
+def _requests(rules: object, kind: str | None) -> tuple[str, ...]:
+    """What each L7 entry admits, in plain words ([CIL-L7]: a request passes when at
+    least one entry matches it; the fields of one entry must all match)."""
+    if not isinstance(rules, dict):
+        return ()
+    entries = rules.get("l7" if kind == "l7proto" else kind or "")
+    out = []
+    for e in entries if isinstance(entries, list) else ():
+        if not isinstance(e, dict):
+            continue
+        if kind == "http":
+            words = [str(e.get("method") or "any method"), str(e.get("path") or "any path")]
+            if e.get("host"):
+                words.append(f"host {e['host']}")
+            headers = e.get("headers")
+            if isinstance(headers, list) and headers:
+                words.append("with headers " + ", ".join(str(h) for h in headers))
+            out.append(" ".join(words))
+        elif kind == "dns":
+            name = e.get("matchName") or e.get("matchPattern")
+            out.append(f"DNS lookups of {name}")
+        elif kind == "kafka":
+            what = e.get("role") or e.get("apiKey") or "any request"
+            topic = f" on topic {e['topic']}" if e.get("topic") else ""
+            client = f" from client {e['clientID']}" if e.get("clientID") else ""
+            out.append(f"Kafka {what}{topic}{client}")
+        else:
+            out.append(f"{rules.get('l7proto')} requests {e}")
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +372,7 @@ class _Compiler:
             raw = self.seq(pr.get("ports"), f"{here}.ports")
             specs = [s for j, x in enumerate(raw) if (s := self.port(x, f"{here}.ports[{j}]"))]
             l7, kind = self.l7(pr.get("rules"), f"{here}.rules")
+            requests = _requests(pr.get("rules"), kind) if l7 else ()
             problems = {
                 "deny rules cannot carry L7 rules": deny,
                 "host policies do not support L7 rules": self.host,
@@ -353,7 +387,7 @@ class _Compiler:
                     self.add(f"{here}.rules", message)
             if pr.get("listener") or pr.get("serverNames"):
                 l7 = "an Envoy listener" if pr.get("listener") else "TLS server names"
-            out.append(PortRule(i, tuple(specs), l7))
+            out.append(PortRule(i, tuple(specs), l7, requests))
         return tuple(out)
 
     def port(self, v: object, path: str) -> PortSpec | None:
@@ -532,6 +566,8 @@ class _Side:
         self.family = 6 if ips and all(ip.version == 6 for ip in ips) else 4
         self.steps: list[Step] = []
         self.isolators: list[str] = []  # policies that put the pod into default deny
+        #: each allow rule that selects the pod: (object, rule, how it admits, L7 requests)
+        self.allows: list[tuple[ObjectRef, str | None, _Hit, tuple[str, ...]]] = []
 
     def verdict(self, policies: list[CiliumPolicy]) -> FamilyVerdict:
         d = self.ctx.direction
@@ -554,6 +590,8 @@ class _Side:
                     hit, why = self._rule(pr)
                     hit, requires = hit.scoped(selected), requires or pr.requires
                     (denies if pr.deny else hits).append(hit)
+                    if not pr.deny:
+                        self.allows.append((policy.ref, pr.path, hit, self._requests(pr)))
                     if selected is Tri.UNKNOWN:
                         why = f"may select the pod (labels unknown); {why}"
                     action = Action.DENY if pr.deny else Action.ALLOW
@@ -576,6 +614,7 @@ class _Side:
         ref = np.isolated_by[0].ref if np.isolated_by else self.pod.ref
         why = f"NetworkPolicy {names} isolates the pod; its rules admit this: {_WORD[hit.any]}"
         self.steps.append(Step(ref, None, Action.ALLOW, hit.any, why))
+        self.allows.append((ref, None, hit, ()))
         return [Tri.YES if np.isolated_by else Tri.UNKNOWN], [hit]
 
     def _combine(
@@ -607,7 +646,57 @@ class _Side:
         self.steps.append(Step(self.pod.ref, None, action, result, summary))
         sure = Tri.UNKNOWN if result is Tri.UNKNOWN else Tri.YES
         reason = "; ".join(dict.fromkeys(reasons)) if sure is Tri.UNKNOWN else None
-        return FamilyVerdict(action, sure, tuple(self.steps), reason)
+        notes = self._l7_notes(denied, result)
+        return FamilyVerdict(action, sure, tuple(self.steps), reason, notes)
+
+    def _requests(self, pr: PeerRule) -> tuple[str, ...]:
+        """The requests the L7 rules of this rule admit on the flow's port."""
+        return tuple(
+            r
+            for rule in pr.to_ports
+            if rule.l7 and tri_any(self._port(s) for s in rule.ports) is not Tri.NO
+            for r in rule.requests
+        )
+
+    def _l7_notes(self, denied: Tri, result: Tri) -> tuple[Note, ...]:
+        """CIL-42 [CIL-L7]: rules are ORed, so an allow without L7 rules for the same peer
+        and port lets every request through, and the L7 rules of another rule have no
+        effect there; where only L7 rules admit, they decide request by request."""
+        plain = [a for a in self.allows if a[2].plain is Tri.YES]
+        l7 = [a for a in self.allows if a[2].l7 is Tri.YES and a[2].plain is not Tri.YES]
+        if not l7 or denied is not Tri.NO:
+            return ()
+        port = f"{self.ctx.protocol.value}/{self.ctx.port}"
+        if plain:
+            by_ref, by_rule = plain[0][0], plain[0][1]
+            by = f"{by_ref} {by_rule}" if by_rule else str(by_ref)
+            return tuple(
+                Note(
+                    "cilium-l7-shadowed",
+                    (ref, by_ref),
+                    rule,
+                    f"the L7 rules of {ref} {rule} ({'; '.join(requests) or 'L7 rules'}) have no "
+                    f"effect for {self.other.label} on {port}: {by} allows the same peer and port "
+                    "without L7 rules, and Cilium ORs the rules, so every request passes",
+                )
+                for ref, rule, _, requests in l7
+            )
+        if result is not Tri.UNKNOWN:
+            return ()
+        passing = [r for a in l7 for r in a[3]]
+        refs = tuple(dict.fromkeys(a[0] for a in l7))
+        rules = ", ".join(f"{a[0]} {a[1]}" for a in l7)
+        what = "; ".join(passing) if passing else "the requests its L7 rules match"
+        return (
+            Note(
+                "cilium-l7-decides",
+                refs,
+                l7[0][1],
+                f"at L4 the connection on {port} is allowed, for these requests only: {what} "
+                f"({rules}); Cilium's proxy refuses every other request (HTTP 403, a DNS "
+                "refusal, a Kafka error), so whether this request passes depends on it",
+            ),
+        )
 
     def _rule(self, pr: PeerRule) -> tuple[_Hit, str]:
         parts: list[str] = []
@@ -633,7 +722,14 @@ class _Side:
                 t = tri_any(self._port(s) for s in rule.ports)
                 (l7 if rule.l7 else plain).append(t)
                 text = ", ".join(str(s) for s in rule.ports) or "no ports"
-                decides = f" ({rule.l7} decide each request)" if rule.l7 and t is not Tri.NO else ""
+                decides = ""
+                if rule.l7 and t is not Tri.NO:
+                    passing = "; ".join(rule.requests)
+                    decides = (
+                        f" ({rule.l7} decide each request; these pass: {passing})"
+                        if passing
+                        else f" ({rule.l7} decide each request)"
+                    )
                 parts.append(f"toPorts[{rule.index}] {text} {_WORD[t]}{decides}")
             hit = _Hit(tri_all([peers, tri_any(plain)]), tri_all([peers, tri_any(l7)]))
         if pr.opaque is not None and hit.any is not Tri.NO:

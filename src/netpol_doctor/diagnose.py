@@ -34,7 +34,14 @@ from .explain import direction_summary, peer_outcome, port_outcome_lines, rule_n
 from .extended import Action
 from .findings import Finding, Severity
 from .fixes import allow_flow_policy
-from .layers import evaluate_flow, family_findings
+from .layers import (
+    Layer,
+    deciding_step,
+    evaluate_flow,
+    family_findings,
+    layer_of,
+    side_verdict,
+)
 from .model import Direction, NetworkPolicy, ObjectRef, Pod, Protocol, Service
 from .nearmiss import breadth_warnings, near_misses
 from .parse import parse_ip
@@ -433,6 +440,8 @@ _GROUPS: dict[str, int] = {
     "extended-policies-present": 5,
     "admin-policy-decided": 1,
     "cni-policy-decided": 1,
+    "cilium-l7-decides": 1,
+    "cilium-l7-shadowed": 5,
     "policy-not-enforced": 11,
     "reads-forbidden": 5,
     "policy-invalid": 6,
@@ -595,7 +604,9 @@ def _pair_findings(d: Decision) -> list[Finding]:
             )
         )
     out += _layer_findings(d)
-    if d.extended:
+    if d.if_enforced is not None:
+        out.append(_admin_if_enforced(d))
+    elif d.extended:
         # A ref named "*" is a list that could not be read (live 403, unreadable input).
         present = [r for r in d.extended if r.name != "*"]
         unread = [
@@ -625,6 +636,27 @@ def _pair_findings(d: Decision) -> list[Finding]:
     return out
 
 
+def _admin_if_enforced(d: Decision) -> Finding:
+    """Plugin unknown, and the admin tiers would change NetworkPolicy's answer."""
+    assert d.if_enforced is not None
+    acted = []
+    for layer in d.layers:
+        step = deciding_step(layer)
+        if step is not None and step.ref.kind in _ADMIN_KINDS:
+            verb = "allows" if step.action is Action.ALLOW else "denies"
+            acted.append(f"{step.ref} {step.rule} {verb} this {layer.side.direction.value.lower()}")
+    what = "; ".join(acted) or ", ".join(str(r) for r in d.extended[:5]) + " may decide this"
+    return Finding(
+        "extended-policies-present",
+        Severity.WARNING,
+        f"{what}. The network plugin is not known: if it implements the admin tiers "
+        "(Calico, Antrea, OVN-Kubernetes, kube-network-policies; not Cilium), the answer is "
+        f"{d.if_enforced.value}; if not, NetworkPolicy alone says "
+        f"{d.network_policy_verdict.value}. Name the plugin with --cni",
+        d.extended,
+    )
+
+
 _ADMIN_KINDS = frozenset(
     {"AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"}
 )
@@ -644,19 +676,16 @@ def _layer_findings(d: Decision) -> list[Finding]:
                 d.inert,
             )
         )
+    if d.if_enforced is not None:
+        return out  # plugin unknown: the admin-tier reading is in extended-policies-present
     for layer in d.layers:
-        decided = [s for s in layer.verdict.steps if s.matched is Tri.YES]
-        if not decided or layer.verdict.action not in (Action.ALLOW, Action.DENY):
-            continue
-        step = decided[-1]
-        denies = [s for s in decided if s.action is Action.DENY]
-        if layer.verdict.action is Action.DENY and denies:
-            # a matching deny decides whatever allow matched after it (CIL-9's own-node
-            # allow is the last step, yet a deny still wins)
-            step = denies[0]
-        if step.action is not layer.verdict.action:
-            continue  # a Pass handed the decision to NetworkPolicy
+        for note in layer.verdict.notes:
+            out.append(Finding(note.id, Severity.WARNING, note.detail, note.refs, note.rule))
+        step = deciding_step(layer)
         word = layer.side.direction.value.lower()
+        if step is None:
+            out += _default_decided(d, layer)
+            continue
         verb = "denies" if step.action is Action.DENY else "allows"
         severity = Severity.ERROR if step.action is Action.DENY else Severity.INFO
         if step.ref.kind in _ADMIN_KINDS:
@@ -666,6 +695,8 @@ def _layer_findings(d: Decision) -> list[Finding]:
                 else "the Baseline tier applies because no NetworkPolicy isolates the pod"
             )
             fid = "admin-policy-decided"
+        elif step.ref.kind in ("NetworkPolicy", "Pod"):
+            continue  # NetworkPolicy's own findings explain it
         else:
             why = f"the network plugin ({d.semantics.cni}) applies it with NetworkPolicy"
             fid = "cni-policy-decided"
@@ -682,6 +713,32 @@ def _layer_findings(d: Decision) -> list[Finding]:
     return out
 
 
+def _default_decided(d: Decision, layer: Layer) -> list[Finding]:
+    """A plugin's policies isolate the pod and none of their rules admits the flow,
+    where NetworkPolicy alone would allow it (e.g. a CiliumNetworkPolicy's default deny)."""
+    side = layer.side
+    v = layer.verdict
+    if v.action is not Action.DENY or v.certainty is not Tri.YES or side.result is Tri.NO:
+        return []
+    refs = tuple(
+        dict.fromkeys(s.ref for s in v.steps if s.ref.kind not in ("Pod", "NetworkPolicy"))
+    )
+    if not refs:
+        return []
+    word = side.direction.value.lower()
+    names = ", ".join(str(r) for r in refs)
+    why = v.steps[-1].reason if v.steps else ""
+    return [
+        Finding(
+            "cni-policy-decided",
+            Severity.ERROR,
+            f"{names} select {side.subject.label} for {word} and none of their rules admits "
+            f"this ({why}); the network plugin ({d.semantics.cni}) denies what no rule allows",
+            refs,
+        )
+    ]
+
+
 def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
     out: list[Finding] = []
     word = side.direction.value.lower()
@@ -689,6 +746,12 @@ def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
     other = d.destination if side.direction is Direction.EGRESS else d.source
     if side.exemption is not None or subject.pod is None:
         return out
+    layer = layer_of(d, side)
+    if layer is not None and d.if_enforced is None:
+        step = deciding_step(layer)
+        family = step is not None and step.ref.kind != "NetworkPolicy"
+        if family or side_verdict(d, side) is not Verdict.of(side.result):
+            return out  # another family decided this direction (_layer_findings says which)
     pod = subject.pod
     if side.unreadable:
         out.append(
@@ -724,7 +787,17 @@ def _direction_findings(d: Decision, side: DirectionResult) -> list[Finding]:
                 )
             )
     if side.result is Tri.NO:
-        out.append(_not_allowed(d, side))
+        blocked = _not_allowed(d, side)
+        if d.if_enforced is not None and side_verdict(d, side) is Verdict.UNKNOWN:
+            # One reading of two: no fix for a block an admin-tier Allow may override.
+            blocked = replace(
+                blocked,
+                severity=Severity.WARNING,
+                fix=None,
+                message=f"{blocked.message}\n(only if the network plugin does not implement "
+                "the admin tiers: see extended-policies-present)",
+            )
+        out.append(blocked)
         out += [m.finding for m in near_misses(d, side)]
     out += breadth_warnings(d, side)
     if side.own_node_egress:

@@ -203,6 +203,9 @@ class Decision:
     #: per side, what the evaluated policy families decided (layers.Layer objects; typed
     #: loosely because those modules build on this one)
     layers: tuple[Any, ...] = ()
+    #: plugin unknown: the verdict if it implements the admin tiers (the `layers` are
+    #: that reading), when it differs from NetworkPolicy's alone; None otherwise
+    if_enforced: Verdict | None = None
 
     @property
     def network_policy_verdict(self) -> Verdict:

@@ -2,12 +2,13 @@
 
 The engine decides in data; this module is the one place that turns that data into
 sentences, so text, markdown and JSON say the same thing. Imports `model`,
-`selectors`, `engine`.
+`selectors`, `engine`, `layers` (which family decided a direction).
 """
 
 from __future__ import annotations
 
 from .engine import (
+    Decision,
     DirectionResult,
     Exemption,
     PeerMiss,
@@ -15,6 +16,7 @@ from .engine import (
     PortOutcome,
     RuleOutcome,
 )
+from .layers import deciding_step, layer_of, side_verdict
 from .model import (
     Direction,
     LabelSelector,
@@ -40,6 +42,7 @@ __all__ = [
     "port_outcome_lines",
     "port_runs",
     "rule_name",
+    "side_summary",
 ]
 
 
@@ -255,6 +258,51 @@ def direction_summary(d: DirectionResult, other_label: str) -> str:
     if d.result is Tri.UNKNOWN:
         return f"{word}: cannot be decided for {other_label} (isolated by {names})"
     return f"{word}: DENIED; {who} is isolated by {names} and no rule admits {other_label}"
+
+
+_HEAD = {"allowed": "allowed", "denied": "DENIED", "unknown": "cannot be decided"}
+
+
+def side_summary(d: Decision, side: DirectionResult) -> str:
+    """The direction line: what decided this direction, whichever policy family it was
+    (admin tier, Calico, Cilium or NetworkPolicy), and what NetworkPolicy alone says
+    when that differs."""
+    other = d.destination.label if side.direction is Direction.EGRESS else d.source.label
+    alone = direction_summary(side, other)
+    layer = layer_of(d, side)
+    if layer is None:
+        return alone
+    word = side.direction.value.lower()
+    np_word = {Tri.YES: "allowed", Tri.NO: "denied", Tri.UNKNOWN: "unknown"}[side.result]
+    step = deciding_step(layer)
+    if d.if_enforced is not None:
+        # Plugin unknown: the admin-tier reading beside NetworkPolicy's.
+        if step is None or side_verdict(d, side).value == np_word:
+            return alone
+        verb = "allows" if step.action.value == "allow" else "denies"
+        return (
+            f"{word}: cannot be decided: {step.ref} {step.rule} {verb} it if the network "
+            f"plugin implements the admin tiers; NetworkPolicy alone says {np_word}"
+        )
+    verdict = side_verdict(d, side).value
+    family = step is not None and step.ref.kind != "NetworkPolicy" and step.ref.kind != "Pod"
+    if verdict == np_word and not family:
+        return alone
+    if step is not None and family:
+        who = f"{step.ref} {step.rule}" if step.rule else str(step.ref)
+        why = step.reason
+    else:
+        # No single rule took the action: a default (Cilium's or Calico's isolation,
+        # the end of a tier); the last step says which policies isolate the pod.
+        steps = layer.verdict.steps
+        refs = [s.ref for s in steps if s.ref.kind not in ("Pod", "NetworkPolicy")]
+        who = ", ".join(dict.fromkeys(str(r) for r in refs)) or "the network plugin's policies"
+        why = steps[-1].reason if steps else "no rule admits it"
+        if why.startswith(f"{word}: "):
+            why = why[len(word) + 2 :]
+    if verdict == "unknown" and layer.verdict.unknown_reason:
+        why = layer.verdict.unknown_reason
+    return f"{word}: {_HEAD[verdict]} by {who} ({why}); NetworkPolicy alone says {np_word}"
 
 
 def rule_outcome_lines(

@@ -24,7 +24,7 @@ from .snapshot import Snapshot
 
 T = TypeVar("T")
 
-__all__ = ["Action", "FamilyVerdict", "FlowSide", "Step", "derived"]
+__all__ = ["Action", "FamilyVerdict", "FlowSide", "Note", "Step", "derived"]
 
 
 def derived(snapshot: Snapshot, key: str, build: Callable[[], T]) -> T:
@@ -55,6 +55,17 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """Something a family observed that is worth a finding of its own (e.g. Cilium L7
+    rules shadowed by an L4 allow): the finding id, the objects, and the detail."""
+
+    id: str
+    refs: tuple[ObjectRef, ...]
+    rule: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class FlowSide:
     """Everything a family needs to answer one direction of one flow."""
 
@@ -82,3 +93,4 @@ class FamilyVerdict:
     steps: tuple[Step, ...] = field(default=())
     #: reason when certainty is UNKNOWN (an L7 rule, toFQDNs, an unparsed field ...)
     unknown_reason: str | None = None
+    notes: tuple[Note, ...] = ()

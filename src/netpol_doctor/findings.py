@@ -79,6 +79,8 @@ CATALOG: dict[str, str] = {
     "extended-policies-present": "Policies of other kinds exist that can decide this traffic.",
     "admin-policy-decided": "An admin-tier policy decides this traffic before NetworkPolicy.",
     "cni-policy-decided": "A Cilium or Calico policy rule decides this traffic.",
+    "cilium-l7-decides": "Cilium L7 rules decide request by request; which requests pass.",
+    "cilium-l7-shadowed": "An L4 allow makes another rule's Cilium L7 rules ineffective.",
     "policy-not-enforced": "Policies of a kind the network plugin does not implement: no effect.",
     "reads-forbidden": "Part of the cluster could not be read; what depends on it is unknown.",
     # the setup

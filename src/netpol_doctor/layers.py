@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from . import adminpolicy, calico, cilium
 from .engine import Decision, DirectionResult, Endpoint, Semantics, Verdict, evaluate
-from .extended import Action, FamilyVerdict, FlowSide, derived
+from .extended import Action, FamilyVerdict, FlowSide, Step, derived
 from .findings import Finding
 from .model import Direction, Protocol
 from .parse import ExtendedObject
@@ -24,10 +24,15 @@ from .snapshot import Snapshot
 __all__ = [
     "ADMIN_IMPLEMENTERS",
     "Layer",
+    "compiled_families",
+    "deciding_step",
     "evaluate_flow",
     "evaluates",
     "family_findings",
     "inert_kinds",
+    "layer_of",
+    "side_verdict",
+    "sweeps_pairwise",
 ]
 
 ADMIN_GROUP = "policy.networking.k8s.io"
@@ -67,6 +72,13 @@ def _calico(snapshot: Snapshot) -> tuple[list[calico.CalicoPolicy], list[Finding
     return derived(snapshot, "calico", lambda: calico.compile(objects))
 
 
+def compiled_families(
+    snapshot: Snapshot,
+) -> tuple[list[adminpolicy.AdminPolicy], list[calico.CalicoPolicy], list[cilium.CiliumPolicy]]:
+    """The admin-tier, Calico and Cilium policies of the snapshot, compiled once."""
+    return _admin(snapshot)[0], _calico(snapshot)[0], _cilium(snapshot)[0]
+
+
 def family_findings(snapshot: Snapshot) -> list[Finding]:
     """Problems found while compiling the extended families (invalid objects)."""
     return _admin(snapshot)[1] + _calico(snapshot)[1] + _cilium(snapshot)[1]
@@ -79,6 +91,12 @@ def evaluates(x: ExtendedObject, cni: str | None) -> bool:
     if x.api_group == CILIUM_GROUP:
         return cni in CILIUM_PLUGINS
     return x.api_group in CALICO_GROUPS and cni in CALICO_PLUGINS
+
+
+def sweeps_pairwise(x: ExtendedObject, cni: str | None) -> bool:
+    """Does this object need the layered engine pair by pair (`matrix`)? Evaluated
+    families do, and admin-tier objects under an unknown plugin (both readings)."""
+    return evaluates(x, cni) or (cni is None and x.api_group == ADMIN_GROUP)
 
 
 #: which plugins enforce each extended API group (ADM-4, CNI-1..9)
@@ -116,19 +134,81 @@ def evaluate_flow(
     gaps = [r for r in decision.extended if r not in by_ref]  # lists we could not read
     evaluated = [x for x in relevant if evaluates(x, cni)]
     inert = tuple(x.ref for x in relevant if inert_kinds(x, cni))
-    pending = tuple(x.ref for x in relevant if not evaluates(x, cni) and x.ref not in inert)
+    # ADM-4: with the plugin unknown, whether it implements the admin tiers is unknown.
+    maybe_admin = [x for x in relevant if cni is None and x.api_group == ADMIN_GROUP]
+    pending = tuple(
+        x.ref
+        for x in relevant
+        if not evaluates(x, cni) and x.ref not in inert and x not in maybe_admin
+    )
     pending += tuple(gaps)
     layers: tuple[Layer, ...] = ()
     np_verdict = decision.network_policy_verdict
     verdict = np_verdict
+    if_enforced: Verdict | None = None
     if evaluated:
         sides = [_side(snapshot, decision, side) for side in (decision.egress, decision.ingress)]
         layers = tuple(sides)
         verdict = _combine(sides)
+    elif maybe_admin:
+        # Both readings: the answer stands only where they agree; otherwise the
+        # admin-tier objects that acted are what keeps it open.
+        sides = [_side(snapshot, decision, side) for side in (decision.egress, decision.ingress)]
+        with_admin = _combine(sides)
+        if with_admin is not np_verdict:
+            layers, verdict, if_enforced = tuple(sides), Verdict.UNKNOWN, with_admin
+            acted = {
+                s.ref for layer in sides for s in layer.verdict.steps if s.matched is not Tri.NO
+            }
+            pending += tuple(x.ref for x in maybe_admin if x.ref in acted) or tuple(
+                x.ref for x in maybe_admin
+            )
     if pending and verdict is Verdict.ALLOWED:
         verdict = Verdict.UNKNOWN  # never a false "allowed": those kinds can deny
-    layered = replace(decision, verdict=verdict, extended=pending, inert=inert, layers=layers)
+    layered = replace(
+        decision,
+        verdict=verdict,
+        extended=pending,
+        inert=inert,
+        layers=layers,
+        if_enforced=if_enforced,
+    )
     return aws_limits.apply_limit(layered)
+
+
+def layer_of(d: Decision, side: DirectionResult) -> Layer | None:
+    for layer in d.layers:
+        if layer.side is side:
+            return layer  # type: ignore[no-any-return]
+    return None
+
+
+def side_verdict(d: Decision, side: DirectionResult) -> Verdict:
+    """What decides this direction: the evaluated families when they ran, else
+    NetworkPolicy (an unknown plugin's admin reading is only "if enforced")."""
+    layer = layer_of(d, side)
+    if layer is None:
+        return Verdict.of(side.result)
+    if d.if_enforced is not None:
+        alone, enforced = Verdict.of(side.result), _combine([layer])
+        return alone if alone is enforced else Verdict.UNKNOWN
+    return _combine([layer])
+
+
+def deciding_step(layer: Layer) -> Step | None:
+    """The rule that took the layer's action, if one did (not a Pass, not the default)."""
+    v = layer.verdict
+    if v.action not in (Action.ALLOW, Action.DENY):
+        return None
+    # A Cilium side ends with a summary step on the pod: the rule before it decided.
+    decided = [
+        s for s in v.steps if s.matched is Tri.YES and s.action is v.action and s.ref.kind != "Pod"
+    ]
+    if not decided:
+        return None
+    # A matching deny decides whatever else matched (CIL-9's own-node allow comes last,
+    # yet a deny still wins): the first deny is the one to name.
+    return decided[0] if v.action is Action.DENY else decided[-1]
 
 
 def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:

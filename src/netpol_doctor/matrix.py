@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from .analysis.ports import family_ports, span
 from .cni import CniInfo, detect_cni, semantics_for
 from .engine import Semantics, Verdict, ip_peer_result
-from .layers import evaluate_flow, evaluates, inert_kinds
+from .layers import evaluate_flow, inert_kinds, sweeps_pairwise
 from .model import (
     NAMESPACE_NAME_LABEL,
     Direction,
@@ -230,7 +231,7 @@ def compute_matrix(
 def _exact_only(snapshot: Snapshot, cni: CniInfo) -> bool:
     """Pairs the pod classes cannot answer: admin-tier and other families' selectors
     read labels the classes do not keep."""
-    return any(evaluates(x, cni.name) for x in snapshot.extended)
+    return any(sweeps_pairwise(x, cni.name) for x in snapshot.extended)
 
 
 def _aws_limited(snapshot: Snapshot, m: Matrix, sem: Semantics) -> Matrix:
@@ -796,9 +797,8 @@ def all_ports(snapshot: Snapshot) -> list[tuple[Protocol, int]]:
         for rule in (*p.ingress, *p.egress):
             for spec in rule.ports:
                 if isinstance(spec.port, int):
-                    ports.add((spec.protocol, spec.port))
-                    if spec.end_port is not None:
-                        ports.add((spec.protocol, spec.end_port))
+                    ports |= {(spec.protocol, n) for n in span(spec.port, spec.end_port)}
+    ports |= family_ports(snapshot)
     return sorted(ports, key=lambda p: (p[0].value, p[1]))
 
 

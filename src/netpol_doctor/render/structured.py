@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..diagnose import Diagnosis, PairResult
-from ..engine import Decision, DirectionResult, RuleOutcome
+from ..engine import Decision, DirectionResult, RuleOutcome, Verdict
 from ..explain import (
     describe_rule,
-    direction_summary,
     peer_outcome,
     port_outcome,
     rule_name,
+    side_summary,
 )
 from ..findings import Finding
+from ..layers import deciding_step, layer_of, side_verdict
 from ..model import ObjectRef
 from ..podinfo import DirectionView, PodView
 from ..targets import Target
@@ -94,16 +95,27 @@ def _rule_dict(o: RuleOutcome, d: Decision, side: DirectionResult) -> dict[str, 
     return out
 
 
+def _decided_by(d: Decision, side: DirectionResult) -> str | None:
+    """The object whose rule decided this direction, when it is not a NetworkPolicy."""
+    layer = layer_of(d, side)
+    step = deciding_step(layer) if layer is not None and d.if_enforced is None else None
+    if step is None or step.ref.kind in ("Pod", "NetworkPolicy"):
+        return None
+    return str(step.ref)
+
+
 def direction_dict(d: Decision, side: DirectionResult) -> dict[str, Any]:
-    other = d.destination.label if side is d.egress else d.source.label
     return {
-        "verdict": {"yes": "allowed", "no": "denied", "unknown": "unknown"}[side.result.value],
+        # what decided this direction (admin tier, Calico, Cilium or NetworkPolicy)
+        "verdict": side_verdict(d, side).value,
+        "network_policy_verdict": Verdict.of(side.result).value,
+        "decided_by": _decided_by(d, side),
         "subject": side.subject.label,
         "exempt": side.exemption.value if side.exemption else None,
         "isolated": side.isolated,
         "isolated_by": [p.ref.key for p in side.isolated_by],
         "selected_by": [p.ref.key for p in side.selecting],
-        "summary": direction_summary(side, other),
+        "summary": side_summary(d, side),
         "rules": [_rule_dict(o, d, side) for o in side.outcomes],
     }
 

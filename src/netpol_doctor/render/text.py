@@ -17,10 +17,10 @@ from ..analysis.rootcause import ROOT_CAUSE_IDS
 from ..analysis.words import plural
 from ..diagnose import Diagnosis, PairResult, pairs_rule, policy_decides
 from ..engine import Decision, DirectionResult, Verdict
-from ..explain import describe_rule, direction_summary, rule_outcome_lines
+from ..explain import describe_rule, rule_outcome_lines, side_summary
 from ..findings import Finding, Severity
 from ..matrix import CODES, Matrix
-from ..model import Direction, Protocol
+from ..model import Protocol
 from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
 from .safe import printable
@@ -131,9 +131,8 @@ def _finding_lines(out: _Out, findings: tuple[Finding, ...] | list[Finding]) -> 
 
 
 def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) -> None:
-    other = d.destination.label if side.direction is Direction.EGRESS else d.source.label
     out.add(title, "bold")
-    out.add(f"  {direction_summary(side, other)}")
+    out.add(f"  {side_summary(d, side)}")
     if side.selecting and not side.isolated:
         names = ", ".join(p.ref.key for p in side.selecting)
         out.add(f"  (selected by {names}, but not for {side.direction.value.lower()})")
@@ -152,8 +151,8 @@ def _direction_block(out: _Out, d: Decision, side: DirectionResult, title: str) 
         if layer.side is side:
             for step in layer.verdict.steps:
                 mark = {Tri.YES: "matches", Tri.NO: "no", Tri.UNKNOWN: "maybe"}[step.matched]
-                name = " ".join(x for x in (str(step.ref), step.rule) if x)
-                out.add(f"  {name} ({step.action.value}): {mark}; {step.reason}")
+                rule = f" {step.rule}" if step.rule else ""
+                out.add(f"  {step.ref}{rule} ({step.action.value}): {mark}; {step.reason}")
     for o in shown:
         style = {Tri.YES: "green", Tri.NO: None, Tri.UNKNOWN: "yellow"}[o.result]
         first, *rest = rule_outcome_lines(o, d.protocol, d.port, side.direction)
