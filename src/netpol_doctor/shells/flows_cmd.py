@@ -69,12 +69,14 @@ def _problem(name: str, p: LineProblem) -> Finding:
 
 
 def _read(
-    paths: tuple[str, ...], fmt: Format | None, folder: GroupFolder
+    paths: tuple[str, ...], fmt: Format | None, folder: GroupFolder, shown_as: str | None = None
 ) -> tuple[list[InputStat], list[Finding]]:
+    """`shown_as`: the name records and problems carry (the MCP tool's temporary file
+    is "log" to the assistant)."""
     stats: list[InputStat] = []
     problems: list[Finding] = []
     for path in paths:
-        name = "stdin" if path == "-" else path
+        name = shown_as or ("stdin" if path == "-" else path)
         found: Format | None = None
         records = malformed = 0
         with _lines(path) as lines:

@@ -102,6 +102,8 @@ def _one_sentence() -> Iterator[None]:
 
     try:
         yield
+    except click.ClickException as exc:  # a bad value, worded as the CLI words it
+        raise ToolError(exc.format_message()) from None
     except (NetpolDoctorError, ValueError, OSError) as exc:
         raise ToolError(str(exc)) from None
 
@@ -111,7 +113,7 @@ def _problems(snapshot: Snapshot) -> list[dict[str, Any]]:
 
 
 def build_server(source: Source, loaded: Snapshot | None = None) -> Any:
-    """The MCPServer with the five tools, reading `source` (`loaded`: its snapshot,
+    """The MCPServer with the six tools, reading `source` (`loaded`: its snapshot,
     already read)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
@@ -251,6 +253,45 @@ def build_server(source: Source, loaded: Snapshot | None = None) -> Any:
 
     verify_tool.__name__ = "verify"
     tool(verify_tool)
+
+    def flows_tool(
+        log: Annotated[str, Field(description="Flow-log lines: Hubble JSON, Calico, Antrea, AWS")],
+        format: Annotated[  # the CLI's --format
+            str | None, Field(description="hubble, calico, antrea or aws; default: told")
+        ] = None,
+        since: Annotated[
+            str | None, Field(description="15m (back from the newest record) or RFC 3339")
+        ] = None,
+        namespaces: Annotated[list[str], Field(description="Only these; [] = all")] = [],  # noqa: B006
+        top: Annotated[int | None, Field(ge=1, description="At most this many groups")] = None,
+    ) -> Any:
+        """Explain what the data plane dropped (or let through): records grouped by
+        source, destination, protocol and port, each with the verdict the policies give,
+        its rule and fix; groups where the log and the policies disagree first. Same
+        JSON as `flows -o json`. The log text is given, not a path."""
+        from ..analysis.flows import FlowWindow, GroupFolder, analyse
+        from ..cli import _cni
+        from ..inputs.flowlogs import Format
+        from ..render.flows import flows_dict, render_flows_text
+        from .flows_cmd import _plugin, _read, parse_since
+
+        with _one_sentence():
+            if format is not None and format not in {f.value for f in Format}:
+                raise ValueError(f"format {format!r}: use one of {[f.value for f in Format]}")
+            window = parse_since(since) if since else FlowWindow()
+            snapshot, where = reader.read()
+            folder = GroupFolder(snapshot, window, tuple(namespaces))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "flows.log"
+                path.write_text(log, encoding="utf-8")
+                forced = Format(format) if format else None
+                stats, problems = _read((str(path),), forced, folder, shown_as="log")
+            report = analyse(folder, _plugin(_cni(snapshot, None), format, stats), top)
+            data = {"read_from": where, **flows_dict(report, stats, problems)}
+            return _result(data, render_flows_text(report, stats))
+
+    flows_tool.__name__ = "flows"
+    tool(flows_tool)
     return server
 
 
