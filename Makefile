@@ -55,7 +55,7 @@ report-png: $(STAMP) browser
 # ~6 GB of disk and memory).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/flows.py --records 1000000
 	$(BIN)/python bench/scale.py --sizes 1000,5000,20000
 
 bench-quick: $(STAMP)

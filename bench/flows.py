@@ -2,7 +2,8 @@
 
 The log is `hubble observe -o jsonpb` lines (GetFlowsResponse with a full Flow, as
 tests/data/flows/hubble.jsonl) between the example cluster's pods: forwarded and
-dropped flows, a few replies, on 200 MB by default (`--mb`) or `--records N`. Prints
+dropped flows, a few replies, on 200 MB by default (`--mb`) or `--records N` (`make
+bench` takes 1,000,000 records, about 1 GB; `make bench-quick` 20 MB). Prints
 records, size, wall and CPU time, records per CPU second (wall time on a shared
 machine says more about the neighbours) and the command's own peak RSS.
 """
