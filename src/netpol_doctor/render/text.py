@@ -265,6 +265,14 @@ def render_diagnosis(diag: Diagnosis, color: bool = False, width: int | None = N
         and p.verdict is not Verdict.ALLOWED
         and len(explained) < _MAX_PAIRS_EXPLAINED
     ][: _MAX_PAIRS_EXPLAINED - len(explained)]
+    if explained and diag.policy_verdict is not None:
+        # The direction lines below are the policies' reading; the headline is the data
+        # plane's answer: say so, or "ingress: DENIED" under ALLOWED reads as a contradiction.
+        out.add()
+        out.add(
+            f"Direction by direction, as the policies read it (they say "
+            f"{diag.policy_verdict.value}; the answer above is what the traffic meets)"
+        )
     for p in explained:
         out.add()
         if len(diag.pairs) > 1:
