@@ -340,3 +340,21 @@ def test_krew_manifest_matches_the_package() -> None:
         assert platform["bin"] in project["scripts"]  # what the wheel installs
         assert platform["uri"].endswith(f"v{project['version']}.tar.gz")
         assert platform["selector"]
+
+
+def test_lint_reports_unreadable_input_as_netpol_doctor_lint_does(tmp_path: Path) -> None:
+    """The plugin's lint is the main command's: problems in JSON and on stderr, exit 2
+    when part of the input could not be read (a policy there could change anything)."""
+    (tmp_path / "ok.yaml").write_text((EXAMPLES / "networkpolicies.yaml").read_text())
+    (tmp_path / "broken.yaml").write_text("kind: NetworkPolicy\nmetadata: {name: [\n")
+    r = run("lint", "--snapshot", str(tmp_path), "-o", "json")
+    assert r.returncode == 2, r.stderr
+    data = json.loads(r.stdout)
+    assert data["read_from"] == {"snapshot": [str(tmp_path)]}
+    assert any("broken.yaml" in json.dumps(p) for p in data["problems"])
+    assert "broken.yaml" in r.stderr
+    main = subprocess.run(
+        [str(PLUGIN.parent / "netpol-doctor"), "lint", "--snapshot", str(tmp_path), "-o", "json"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert {k: v for k, v in data.items() if k != "read_from"} == json.loads(main.stdout)

@@ -610,7 +610,20 @@ def lint_cmd(
         cni=cni,
     )
     snapshot = _load(snapshots, kubeconfig, context)
-    findings = lint(snapshot, options)
+    report_lint(snapshot, lint(snapshot, options), output, fail_on)
+
+
+def report_lint(
+    snapshot: Snapshot,
+    findings: list[Finding],
+    output: str,
+    fail_on: str,
+    read_from: dict[str, Any] | None = None,
+    heading: str | None = None,
+) -> None:
+    """Print lint's findings and the input's problems in `output` and exit as lint does
+    (2 when the input could not all be read, 1 at `fail_on` or worse). `read_from` and
+    `heading`: what the kubectl plugin adds (a JSON field, a first text line)."""
     shared = {"policy-invalid", "policy-warning"}  # lint reports these itself
     problems = [p for p in snapshot.problems if p.id not in shared]
     shown = [p for p in problems if p.severity is not Severity.INFO]
@@ -620,7 +633,8 @@ def lint_cmd(
         click.echo(render_sarif(findings, RULES, base_dir=os.getcwd()))
     elif output == "json":
         counts = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
-        data = {
+        data: dict[str, Any] = {} if read_from is None else {"read_from": read_from}
+        data |= {
             "schema_version": 1,
             "summary": counts,
             "findings": [finding_dict(f) for f in findings],
@@ -628,6 +642,8 @@ def lint_cmd(
         }
         click.echo(json.dumps(data, indent=2))
     else:
+        if heading is not None:
+            click.echo(heading)
         click.echo(render_lint(findings), nl=False)
     if any(p.severity is Severity.ERROR for p in problems):
         raise SystemExit(ExitCode.USAGE)

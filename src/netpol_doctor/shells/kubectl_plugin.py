@@ -25,7 +25,6 @@ Other commands (`check`, `verify`, `diff`, `snapshot`, ...) are `netpol-doctor`'
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from dataclasses import replace
@@ -36,7 +35,6 @@ import click
 
 from .. import cli as base
 from ..diagnose import Symptom, diagnose
-from ..findings import Severity
 from ..inputs.workloads import KIND_ALIASES, canonical_kind
 from ..lint import RULES, LintOptions, lint
 from ..live import Scope, to_snapshot
@@ -45,9 +43,8 @@ from ..model import LabelSelector, Operator, Pod, Requirement
 from ..podinfo import pod_view
 from ..render.markdown import render_diagnosis_markdown
 from ..render.matrixout import iter_csv, iter_json, render_summary, render_sweep_summary
-from ..render.sarif import render_sarif
 from ..render.structured import diagnosis_dict, finding_dict, pod_dict
-from ..render.text import render_diagnosis, render_lint, render_matrix, render_pod
+from ..render.text import render_diagnosis, render_matrix, render_pod
 from ..selectors import Tri, match_selector
 from ..snapshot import Snapshot
 from ..targets import resolve
@@ -414,21 +411,7 @@ def lint_cmd(
     found = lint(snapshot, LintOptions(frozenset(ignore), frozenset(enable), cni=cni))
     if only is not None:
         found = [f for f in found if any(r.namespace == only for r in f.objects[:1])]
-    base._report_problems(snapshot)
-    if output == "sarif":
-        click.echo(render_sarif(found, RULES, base_dir=os.getcwd()))
-    elif output == "json":
-        counts = {s.value: sum(1 for f in found if f.severity is s) for s in Severity}
-        data = {
-            "schema_version": 1,
-            "summary": counts,
-            "findings": [finding_dict(f) for f in found],
-        }
-        _emit_json(data, where)
-    else:
-        _emit_text(render_lint(found), where)
-    if any(f.severity.rank <= Severity(fail_on).rank for f in found):
-        raise SystemExit(base.ExitCode.DENIED)
+    base.report_lint(snapshot, found, output, fail_on, read_from=where, heading=source_line(where))
 
 
 for _name, _command in base.cli.commands.items():
