@@ -282,13 +282,13 @@ _PREFILTER_FROM = 1 << 15
 
 def _risky_ascii(text: str) -> list[int]:
     """`_risky`'s four scans for an ASCII text: the offsets finditer would give."""
-    data = text.encode("ascii")
     found: list[int] = []
     closes: list[int] = []
-    for base in range(0, len(data), _BLOCK):
-        n = min(_BLOCK, len(data) - base)
-        # The block and three characters past it, zero padded at the text's end.
-        w = data[base : base + n + 3]
+    for base in range(0, len(text), _BLOCK):
+        n = min(_BLOCK, len(text) - base)
+        # The block and three characters past it, zero padded at the text's end; encoded
+        # block by block, so a large file is never held twice.
+        w = text[base : base + n + 3].encode("ascii")
         w += bytes(n + 3 - len(w))
         a = np.frombuffer(w.translate(_TABLE_A), dtype=np.uint8)
         b = np.frombuffer(w.translate(_TABLE_B), dtype=np.uint8)
