@@ -246,13 +246,18 @@ def _backends(snapshot: Snapshot, svc: Service) -> list[Pod]:
     )
 
 
-def _client_items(snapshot: Snapshot, pod: Pod, cni: CniInfo) -> Iterator[Item]:
-    """Pods whose config names a Service that selects `pod`: their traffic must get in."""
-    services = [
+def _services_of(snapshot: Snapshot, pod: Pod) -> list[Service]:
+    """The Services that select `pod`: what its clients reach it through."""
+    return [
         s
         for s in snapshot.services.values()
         if s.namespace == pod.namespace and pod in _backends(snapshot, s)
     ]
+
+
+def _client_items(snapshot: Snapshot, pod: Pod, cni: CniInfo) -> Iterator[Item]:
+    """Pods whose config names a Service that selects `pod`: their traffic must get in."""
+    services = _services_of(snapshot, pod)
     if not services:
         return
     names = {f"svc/{s.namespace}/{s.name}": s for s in services}
@@ -308,11 +313,7 @@ def _evidence_clients(
 ) -> tuple[list[Item], list[str]]:
     """Who was seen or declared to reach the pod: directly, or through a Service that
     selects it (the port then becomes the Service's target port)."""
-    services = {
-        f"svc/{s.namespace}/{s.name}": s
-        for s in snapshot.services.values()
-        if s.namespace == pod.namespace and pod in _backends(snapshot, s)
-    }
+    services = {f"svc/{s.namespace}/{s.name}": s for s in _services_of(snapshot, pod)}
     done = {(i.source, i.port) for i in known}
     items: list[Item] = []
     skipped = 0
