@@ -148,9 +148,12 @@ def test_flows_tool_answers_as_the_cli() -> None:
         ("flows", {"log": log}),
         ("flows", {"log": log, "since": "0m"}),
         ("flows", {"log": log, "format": "nope"}),
+        ("flows", {"log": log, "format": "hubble"}),  # a given format tells the plugin too
     ]
     _, results = _session(["--snapshot", str(FLOWS / "cluster.yaml")], calls)
     data, text = _payload(results[0])
+    forced, _ = _payload(results[3])
+    assert forced["groups"] == data["groups"]
     cli = _cli_json("flows", str(FLOWS / "hubble.jsonl"), "--snapshot", str(FLOWS / "cluster.yaml"))
     for ours, theirs in zip(data["groups"], cli["groups"], strict=True):
         line = theirs.pop("first_record").rsplit(":", 1)[1]

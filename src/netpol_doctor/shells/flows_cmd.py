@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import click
 
-from ..analysis.flows import FlowWindow, GroupFolder, analyse
+from ..analysis.flows import FlowReport, FlowWindow, GroupFolder, analyse
 from ..cli import ExitCode, _cni, _common, _load, _report_problems
 from ..cni import CniInfo, profile_named
 from ..findings import Finding, Severity
@@ -25,8 +25,9 @@ from ..inputs.flowlogs.timeparse import rfc3339
 from ..model import ObjectRef
 from ..render.flows import InputStat, flows_dict, render_flows_markdown, render_flows_text
 from ..render.text import render_problems
+from ..snapshot import Snapshot
 
-__all__ = ["flows", "parse_since"]
+__all__ = ["explain_logs", "flows", "parse_since"]
 
 #: malformed lines reported one by one per file; the rest are counted
 _SHOWN_PROBLEMS = 20
@@ -105,6 +106,23 @@ def _read(
     return stats, problems
 
 
+def explain_logs(
+    snapshot: Snapshot,
+    paths: tuple[str, ...],
+    fmt: str | None,
+    window: FlowWindow,
+    namespaces: tuple[str, ...],
+    top: int | None,
+    cni: str | None,
+    shown_as: str | None = None,
+) -> tuple[FlowReport, list[InputStat], list[Finding]]:
+    """The flows pipeline, for this command and the MCP tool: the logs read into groups
+    (`fmt`: the log format, None to tell it per file), then each group answered."""
+    folder = GroupFolder(snapshot, window, namespaces)
+    stats, problems = _read(paths, Format(fmt) if fmt else None, folder, shown_as)
+    return analyse(folder, _plugin(_cni(snapshot, cni), cni, stats), top), stats, problems
+
+
 def _plugin(snapshot_cni: CniInfo, forced: str | None, stats: list[InputStat]) -> CniInfo:
     """--cni, else what the input shows, else what the logs prove is running."""
     if forced is not None or snapshot_cni.profile is not None:
@@ -175,11 +193,9 @@ def _flows(
     window = parse_since(since) if since else FlowWindow()
     snapshot = _load(snapshots, kubeconfig, context)
     _report_problems(snapshot)
-    folder = GroupFolder(snapshot, window, namespaces)
-    stats, problems = _read(files, Format(fmt) if fmt else None, folder)
+    report, stats, problems = explain_logs(snapshot, files, fmt, window, namespaces, top, cni)
     if problems:
         click.echo(render_problems(problems), err=True, nl=False)
-    report = analyse(folder, _plugin(_cni(snapshot, cni), cni, stats), top)
     if output == "json":
         click.echo(json.dumps(flows_dict(report, stats, problems), indent=2))
     elif output == "markdown":

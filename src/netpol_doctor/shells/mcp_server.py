@@ -269,24 +269,22 @@ def build_server(source: Source, loaded: Snapshot | None = None) -> Any:
         source, destination, protocol and port, each with the verdict the policies give,
         its rule and fix; groups where the log and the policies disagree first. Same
         JSON as `flows -o json`. The log text is given, not a path."""
-        from ..analysis.flows import FlowWindow, GroupFolder, analyse
-        from ..cli import _cni
+        from ..analysis.flows import FlowWindow
         from ..inputs.flowlogs import Format
         from ..render.flows import flows_dict, render_flows_text
-        from .flows_cmd import _plugin, _read, parse_since
+        from .flows_cmd import explain_logs, parse_since
 
         with _one_sentence():
             if format is not None and format not in {f.value for f in Format}:
                 raise ValueError(f"format {format!r}: use one of {[f.value for f in Format]}")
             window = parse_since(since) if since else FlowWindow()
             snapshot, where = reader.read()
-            folder = GroupFolder(snapshot, window, tuple(namespaces))
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "flows.log"
                 path.write_text(log, encoding="utf-8")
-                forced = Format(format) if format else None
-                stats, problems = _read((str(path),), forced, folder, shown_as="log")
-            report = analyse(folder, _plugin(_cni(snapshot, None), format, stats), top)
+                report, stats, problems = explain_logs(
+                    snapshot, (str(path),), format, window, tuple(namespaces), top, None, "log"
+                )
             data = {"read_from": where, **flows_dict(report, stats, problems)}
             return _result(data, render_flows_text(report, stats))
 
