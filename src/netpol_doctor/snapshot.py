@@ -10,11 +10,13 @@ import json
 import os
 import re
 import stat
+from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import yaml
 
 from .compact import COMPACT_MAGIC, is_compact, load_compact
 from .findings import Finding, Severity
+from .inputs.forked import cpus, pickle_by_constructor, run_shared
 from .model import (
     NAMESPACE_NAME_LABEL,
     Endpoints,
@@ -35,8 +38,17 @@ from .model import (
     Service,
     Workload,
 )
-from .parse import Event, ExtendedObject, Origin, parse_object
-from .yamlload import load_stream
+from .parse import Event, ExtendedObject, Origin, ParseResult, parse_object
+from .yamlload import (
+    ListSplit,
+    YamlDocument,
+    documents_in,
+    load_chunks,
+    load_piece,
+    load_stream,
+    split_list,
+    stream_chunks,
+)
 
 __all__ = [
     "META_API_VERSION",
@@ -164,6 +176,21 @@ class InputGap:
 
 Problem = Finding | InputGap
 Item = tuple[Any, Origin] | Problem
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedItem:
+    """An object parsed ahead (by a loading child: `_read_parallel`): `build_snapshot`
+    takes its result as it is."""
+
+    result: ParseResult
+    origin: Origin
+
+
+pickle_by_constructor(ParsedItem)
+pickle_by_constructor(Origin)
+
+
 #: What a reader yields for each document: the data, where it starts, and the line of
 #: each item of a List when the reader knows them.
 Parsed = tuple[Any, Origin, list[int] | None]
@@ -256,15 +283,7 @@ def _yaml_documents(text: str, name: str) -> Iterator[Parsed | Problem]:
     offsets: list[int] | None = None
     for i, doc in enumerate(docs):
         origin = Origin(name, i + 1, doc.line)
-        for line, key in doc.duplicate_keys:
-            ref = ObjectRef("file", None, name, name, i + 1, line)
-            yield Finding(
-                "input-duplicate-key",
-                Severity.WARNING,
-                f"the key {key!r} is given twice in one mapping (line {line}); the last value "
-                "is used, as kubectl would",
-                (ref,),
-            )
+        yield from _duplicate_keys(doc, name, i + 1)
         if doc.error is None:
             yield doc.value, origin, list(doc.item_lines) if doc.item_lines else None
             continue
@@ -275,6 +294,18 @@ def _yaml_documents(text: str, name: str) -> Iterator[Parsed | Problem]:
         why = f"not valid YAML at {doc.error}; this document is skipped"
         line = _error_line(doc.error) or doc.line
         yield from _unreadable(name, why, text[start:end], Origin(name, i + 1, line))
+
+
+def _duplicate_keys(doc: YamlDocument, name: str, number: int) -> Iterator[Finding]:
+    for line, key in doc.duplicate_keys:
+        ref = ObjectRef("file", None, name, name, number, line)
+        yield Finding(
+            "input-duplicate-key",
+            Severity.WARNING,
+            f"the key {key!r} is given twice in one mapping (line {line}); the last value "
+            "is used, as kubectl would",
+            (ref,),
+        )
 
 
 def _line_offsets(text: str) -> list[int]:
@@ -342,6 +373,164 @@ def _json_item_lines(text: str, doc: Any) -> list[int] | None:
         lines.append(line)
         at = text.find(needle, at + 1)
     return lines if len(lines) == len(items) else None
+
+
+# --- reading on every CPU ------------------------------------------------------------
+#
+# A large input is cut into units (a whole file; a run of a large YAML List's entries;
+# a run of a YAML stream's documents), shared out between this process and forked
+# children (inputs/forked.py), parsed there, and put back in input order: the items
+# are those `read_documents` and `build_snapshot`'s parsing make, in the same order.
+
+#: Inputs smaller than this are read in one process: a fork costs more than it saves.
+PARALLEL_FROM = 4 << 20
+#: A unit's cost: the bytes of its text, JSON weighed by this (orjson reads a byte
+#: about five times faster than yaml-rs and the checks around it).
+_JSON_COST = 0.2
+
+Unit = Callable[[], "list[Item | ParsedItem] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    name: str
+    text: str
+    is_json: bool
+
+
+def _read_parallel(
+    sources: list[_Source | Problem], default_namespace: str, cpus_: int
+) -> Iterator[Item | ParsedItem]:
+    texts = [s for s in sources if isinstance(s, _Source)]
+    total = sum(_cost(s, len(s.text)) for s in texts)
+    # Units of about a sixteenth of each CPU's share: the last ones taken even out
+    # when the processes finish (a byte of policy costs more than a byte of pod).
+    target = total / (16 * cpus_)
+    units: list[tuple[int, float, Unit]] = []  # (source's index, cost, unit)
+    for i, s in enumerate(sources):
+        if not isinstance(s, _Source):
+            continue
+        pieces = None
+        if not s.is_json and len(s.text) > 1.5 * target:
+            pieces = _yaml_pieces(s, round(len(s.text) / target), default_namespace)
+        if pieces is None:
+            pieces = [(_cost(s, len(s.text)), partial(_whole_file, s, default_namespace))]
+        units.extend((i, cost, unit) for cost, unit in pieces)
+    # Costliest first: the last units taken, while the other processes finish
+    # theirs, are then the shortest.
+    order = sorted(range(len(units)), key=lambda k: -units[k][1])
+    done = run_shared([units[k][2] for k in order])
+    results = dict(zip(order, done, strict=True))
+    by_source: dict[int, list[list[Item | ParsedItem] | None]] = defaultdict(list)
+    for k, (i, _, _) in enumerate(units):
+        by_source[i].append(results[k])
+    for i, s in enumerate(sources):
+        if not isinstance(s, _Source):
+            yield s
+            continue
+        got = by_source[i]
+        if any(r is None for r in got):
+            # A piece the pieces' reader could not take alone (a broken document,
+            # a key given twice at the top): the one-process reader words it.
+            yield from _file_items(s)
+            continue
+        for r in got:
+            assert r is not None
+            yield from r
+
+
+def _cost(s: _Source, size: int) -> float:
+    return size * _JSON_COST if s.is_json else float(size)
+
+
+def _whole_file(s: _Source, default_namespace: str) -> list[Item | ParsedItem]:
+    return _parsed(_file_items(s), default_namespace)
+
+
+def _yaml_pieces(s: _Source, parts: int, default_namespace: str) -> list[tuple[float, Unit]] | None:
+    """Units reading runs of a YAML file's List entries or documents, or None when
+    it cuts neither way."""
+    split = split_list(s.text, parts)
+    if split is not None:
+        return _list_pieces(split, s.name, default_namespace)
+    text = s.text.removeprefix("\ufeff")
+    chunks = stream_chunks(text)
+    if len(chunks) < 2:
+        return None
+    starts = [c.offset for c in chunks]
+    cuts = sorted(
+        {0, len(chunks)} | {bisect_left(starts, len(text) * k // parts) for k in range(1, parts)}
+    )
+    return [
+        (
+            float(starts[b] if b < len(chunks) else len(text)) - starts[a],
+            partial(_read_documents_run, text, chunks, a, b, s.name, default_namespace),
+        )
+        for a, b in pairwise(cuts)
+    ]
+
+
+def _read_documents_run(
+    text: str, chunks: list[Any], a: int, b: int, name: str, default_namespace: str
+) -> list[Item | ParsedItem] | None:
+    """Documents a..b-1 of a stream, as `_yaml_documents` reads them; None if one is
+    broken."""
+    before = documents_in(chunks[:a])
+    items: list[Item] = []
+    for j, doc in enumerate(load_chunks(text, chunks[a:b])):
+        if doc.error is not None:
+            return None
+        items.extend(_duplicate_keys(doc, name, before + j + 1))
+        lines = list(doc.item_lines) if doc.item_lines else None
+        items.extend(_unpack(doc.value, Origin(name, before + j + 1, doc.line), lines))
+    return _parsed(items, default_namespace)
+
+
+def _list_pieces(
+    split: ListSplit, name: str, default_namespace: str
+) -> list[tuple[float, Unit]] | None:
+    head = load_piece(split.head)
+    if (
+        head.error is not None
+        or head.duplicate_keys
+        or not isinstance(head.value, dict)
+        or "items" not in head.value
+        or head.value["items"] is not None
+    ):
+        return None
+    origin = Origin(name, 1, head.line)
+    out: list[tuple[float, Unit]] = []
+    first = 0
+    for piece, count in zip(split.pieces, split.counts, strict=True):
+        unit = partial(_read_piece, piece, count, head.value, origin, first, default_namespace)
+        out.append((float(len(piece.text)), unit))
+        first += count
+    return out
+
+
+def _read_piece(
+    piece: Any,
+    count: int,
+    head: dict[str, Any],
+    origin: Origin,
+    first: int,
+    default_namespace: str,
+) -> list[Item | ParsedItem] | None:
+    """A run of a List's entries, as `_yaml_documents` and `_unpack` read them; None
+    when the piece does not read plainly alone."""
+    doc = load_piece(piece)
+    value = doc.value
+    if (
+        doc.error is not None
+        or doc.duplicate_keys
+        or not isinstance(value, dict)
+        or not isinstance(value.get("items"), list)
+        or doc.item_lines is None
+        or len(value["items"]) != count
+    ):
+        return None
+    whole = {**head, "items": value["items"]}
+    return _parsed(_unpack(whole, origin, list(doc.item_lines), first), default_namespace)
 
 
 #: Bounds the walk of a path given by mistake (`/`, `/proc`, a link to either).
@@ -416,9 +605,37 @@ def _files(root: Path) -> Iterator[Path | Problem]:
         yield from _unreadable(str(root), why, None)
 
 
-def read_documents(paths: Iterable[str | Path]) -> Iterator[Item]:
+def read_documents(
+    paths: Iterable[str | Path], default_namespace: str | None = None
+) -> Iterator[Item | ParsedItem]:
     """Yield (object, origin) for every object in the paths; `List`s are unpacked.
-    What cannot be read comes as a Finding and the InputGaps it leaves."""
+    What cannot be read comes as a Finding and the InputGaps it leaves.
+    With `default_namespace`, a large input is read on every CPU and its objects come
+    parsed already (ParsedItem), in the same order."""
+    sources: Iterable[_Source | Problem] = _sources(paths)
+    if default_namespace is not None and (jobs := cpus()) > 1:
+        sources = list(sources)
+        if sum(len(s.text) for s in sources if isinstance(s, _Source)) >= PARALLEL_FROM:
+            yield from _read_parallel(sources, default_namespace, jobs)
+            return
+    for s in sources:
+        if isinstance(s, _Source):
+            yield from _file_items(s)
+        else:
+            yield s
+
+
+def _file_items(s: _Source) -> Iterator[Item]:
+    reader = _json_documents if s.is_json else _yaml_documents
+    for item in reader(s.text, s.name):
+        if isinstance(item, tuple):
+            yield from _unpack(*item)
+        else:
+            yield item
+
+
+def _sources(paths: Iterable[str | Path]) -> Iterator[_Source | Problem]:
+    """The text of every manifest file in the paths, and what cannot be read."""
     for root in paths:
         root = Path(root)
         try:
@@ -447,24 +664,19 @@ def read_documents(paths: Iterable[str | Path]) -> Iterator[Item]:
             is_json = f.suffix in _JSON_SUFFIXES or (
                 f.suffix not in _YAML_SUFFIXES and stripped.startswith(("{", "["))
             )
-            reader = _json_documents if is_json else _yaml_documents
-            for item in reader(text, name):
-                if isinstance(item, tuple):
-                    doc, origin, item_lines = item
-                    yield from _unpack(doc, origin, item_lines)
-                else:
-                    yield item
+            yield _Source(name, text, is_json)
 
 
 def _unpack(
-    doc: Any, origin: Origin, item_lines: list[int] | None = None
+    doc: Any, origin: Origin, item_lines: list[int] | None = None, first: int = 0
 ) -> Iterator[tuple[Any, Origin]]:
+    """`first`: the index in the List of doc's first item (a piece of a split List)."""
     if doc is None:
         return
 
     def at(i: int) -> Origin:  # each item at its own line where the reader knows it
         line = item_lines[i] if item_lines is not None else origin.line
-        return Origin(origin.file, origin.document, line, i)
+        return Origin(origin.file, origin.document, line, first + i)
 
     if isinstance(doc, list):  # a bare JSON array of objects
         for i, item in enumerate(doc):
@@ -516,7 +728,7 @@ def load_snapshot(paths: Iterable[str | Path], default_namespace: str = "default
     with gc_paused():
         if len(paths) == 1 and is_compact(paths[0]):
             return load_compact(paths[0])
-        return build_snapshot(read_documents(paths), default_namespace)
+        return build_snapshot(read_documents(paths, default_namespace), default_namespace)
 
 
 @contextmanager
@@ -534,7 +746,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def build_snapshot(
-    items: Iterable[Item],
+    items: Iterable[Item | ParsedItem],
     default_namespace: str = "default",
     gaps: dict[tuple[str, str | None], str] | None = None,
 ) -> Snapshot:
@@ -554,24 +766,22 @@ def build_snapshot(
         if isinstance(item, InputGap):  # its input-unreadable problem says why
             input_gaps.setdefault((item.resource, item.namespace), item.reason)
             continue
-        doc, origin = item
-        if (
-            isinstance(doc, dict)
-            and doc.get("kind") == META_KIND
-            and doc.get("apiVersion") == META_API_VERSION
-        ):
-            all_gaps.update(_forbidden_reads(doc))
-            continue
-        try:
-            result = parse_object(doc, origin, default_namespace)
-        except RecursionError:
-            why = "an object is nested too deeply to read; it is skipped"
-            for it in _unreadable(origin.file or "?", why, _kind_hint(doc), origin):
-                if isinstance(it, InputGap):
-                    input_gaps.setdefault((it.resource, it.namespace), it.reason)
-                elif isinstance(it, Finding):
-                    snap.problems.append(it)
-            continue
+        if isinstance(item, ParsedItem):
+            result, origin = item.result, item.origin
+        else:
+            doc, origin = item
+            if _is_meta(doc):
+                all_gaps.update(_forbidden_reads(doc))
+                continue
+            parsed = _parse_item(doc, origin, default_namespace)
+            if not isinstance(parsed, ParsedItem):
+                for it in parsed:
+                    if isinstance(it, InputGap):
+                        input_gaps.setdefault((it.resource, it.namespace), it.reason)
+                    else:
+                        snap.problems.append(it)
+                continue
+            result = parsed.result
         snap.problems.extend(_with_item(f, origin) for f in result.findings)
         if result.rejected is not None:
             snap.rejected_policies.append(result.rejected)
@@ -599,6 +809,36 @@ def build_snapshot(
     snap.unreadable_why = {**input_gaps, **all_gaps}
     snap.problems[:0] = gap_findings(all_gaps)
     return snap
+
+
+def _is_meta(doc: Any) -> bool:
+    return (
+        isinstance(doc, dict)
+        and doc.get("kind") == META_KIND
+        and doc.get("apiVersion") == META_API_VERSION
+    )
+
+
+def _parse_item(doc: Any, origin: Origin, default_namespace: str) -> ParsedItem | list[Problem]:
+    """The object parsed, or the problems that say why it cannot be."""
+    try:
+        return ParsedItem(parse_object(doc, origin, default_namespace), origin)
+    except RecursionError:
+        why = "an object is nested too deeply to read; it is skipped"
+        return list(_unreadable(origin.file or "?", why, _kind_hint(doc), origin))
+
+
+def _parsed(items: Iterable[Item], default_namespace: str) -> list[Item | ParsedItem]:
+    """`items` with their objects parsed (what a loading child sends back); the
+    SnapshotInfo document stays as it is, for build_snapshot."""
+    out: list[Item | ParsedItem] = []
+    for item in items:
+        if isinstance(item, tuple) and not _is_meta(item[0]):
+            parsed = _parse_item(item[0], item[1], default_namespace)
+            out.extend([parsed] if isinstance(parsed, ParsedItem) else parsed)
+        else:
+            out.append(item)
+    return out
 
 
 def _kind_hint(doc: Any) -> str | None:

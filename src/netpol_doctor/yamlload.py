@@ -48,6 +48,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,17 @@ import yaml
 import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["MAX_ALIAS_NODES", "YamlDocument", "load_stream"]
+__all__ = [
+    "MAX_ALIAS_NODES",
+    "ListSplit",
+    "YamlDocument",
+    "documents_in",
+    "load_chunks",
+    "load_piece",
+    "load_stream",
+    "split_list",
+    "stream_chunks",
+]
 
 #: Nodes that aliases may add to one document (each alias counts its whole subtree).
 MAX_ALIAS_NODES = 1_000_000
@@ -626,20 +637,41 @@ _NOT_PRINTABLE = re.compile(
 def load_stream(text: str) -> list[YamlDocument]:
     """Every document of `text`, in order, as PyYAML's `load_all` finds them (an
     explicit empty document is a None value); never raises."""
-    if text.startswith("\ufeff"):
-        text = text[1:]  # lines count newlines: none is lost
+    text = _without_bom(text)
+    return load_chunks(text, stream_chunks(text))
+
+
+def _without_bom(text: str) -> str:
+    return text[1:] if text.startswith("\ufeff") else text  # lines count newlines: none lost
+
+
+def stream_chunks(text: str) -> list[_Chunk]:
+    """`text` (without its byte-order mark) cut into documents: one pass, cheap. A run
+    of them can be loaded apart (`load_chunks`), e.g. in another process."""
+    return _chunks(text)
+
+
+def documents_in(chunks: Iterable[_Chunk]) -> int:
+    """How many documents `load_chunks` makes of these chunks (stray empty ones are
+    not documents)."""
+    return sum(1 for c in chunks if c.content_line is not None or not c.stray)
+
+
+def load_chunks(text: str, chunks: list[_Chunk]) -> list[YamlDocument]:
+    """The documents of a run of consecutive `chunks` of `text`, as `load_stream`
+    makes them."""
     out: list[YamlDocument] = []
-    chunks = _chunks(text)
     # A stream of many small documents (helm template, one object per document) is
     # scanned once, as a whole: the prefilter's fixed cost per call exceeds its gain
     # on a small document. Slicing the whole scan gives each document a superset of
     # its own scan's offsets (a token right after a document's end counts for it,
     # and only sends it to the slow path).
-    whole = (
-        sorted(_risky_ascii(text))
-        if len(chunks) > 1 and len(text) >= _PREFILTER_FROM and text.isascii()
-        else None
-    )
+    whole = None
+    if len(chunks) > 1:
+        lo = chunks[0].offset
+        region = text[lo : chunks[-1].offset + len(chunks[-1].text)]
+        if len(region) >= _PREFILTER_FROM and region.isascii():
+            whole = sorted(lo + pos for pos in _risky_ascii(region))
     for chunk in chunks:
         if chunk.content_line is None:
             if chunk.stray:
@@ -654,3 +686,63 @@ def load_stream(text: str) -> list[YamlDocument]:
         doc = None if chunk.stray else _load_fast(chunk, scanned)
         out.append(doc if doc is not None else _load_slow(chunk))
     return out
+
+
+# --- a kind: List cut into pieces --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListSplit:
+    """A one-document `kind: List` cut so that its parts load apart: `head` is the
+    document with the entries of its block `items:` sequence taken out (so `items` is
+    null), each piece an `items:` key over a run of those entries, at their own
+    lines. Loaded with `load_piece`, each piece gives `{"items": [...]}` and the
+    entries' lines; concatenated, the pieces' items are the List's."""
+
+    head: _Chunk
+    pieces: tuple[_Chunk, ...]
+    counts: tuple[int, ...]  # entries in each piece, as the text shows them
+
+
+def split_list(text: str, parts: int) -> ListSplit | None:
+    """`text` cut into `parts` pieces of about the same size, or None when it is not
+    one document holding a plain block `items:` sequence (then load it whole)."""
+    text = _without_bom(text)
+    chunks = _chunks(text)
+    if len(chunks) != 1 or chunks[0].stray or chunks[0].content_line is None:
+        return None
+    chunk = chunks[0]
+    found = [m.end() for m in _ITEMS_KEY.finditer(text)]
+    at_start = _ITEMS_KEY_AT_START.match(text)
+    if at_start:
+        found.append(at_start.end())
+    if len(found) != 1:
+        return None
+    first = _CONTENT.search(text, found[0])
+    head = _FIRST_ENTRY.match(text, first.start()) if first else None
+    if head is None:
+        return None
+    entry, stop = _entry_patterns(len(head.group(1)))
+    m = stop.search(text, head.start())
+    end = m.start() + 1 if m else len(text)
+    cuts = [head.start()]
+    for k in range(1, parts):
+        at = entry.search(
+            text, max(cuts[-1] + 1, head.start() + (end - head.start()) * k // parts), end
+        )
+        if at is None:
+            break
+        cuts.append(at.start() + 1)
+    cuts.append(end)
+    line = _line_counter(text)
+    pieces = tuple(
+        _Chunk("items:\n" + text[a:b], line(a) - 1, line(a) - 1) for a, b in pairwise(cuts)
+    )
+    counts = tuple(1 + sum(1 for _ in entry.finditer(text, a, b)) for a, b in pairwise(cuts))
+    rest = text[: head.start()] + text[end:]
+    return ListSplit(_Chunk(rest, chunk.line, chunk.content_line), pieces, counts)
+
+
+def load_piece(piece: _Chunk) -> YamlDocument:
+    """One part of a `ListSplit`, as `load_chunks` would load a document."""
+    return _load_fast(piece) or _load_slow(piece)
