@@ -191,6 +191,53 @@ TRAPS: dict[str, str] = {
 }
 
 
+def _json_list(items: list[str], indent: int = 4, kind: str = "List") -> str:
+    pad = " " * indent
+    body = ",\n".join("\n".join(pad * 2 + line for line in item.splitlines()) for item in items)
+    return (
+        f'{{\n{pad}"apiVersion": "v1",\n{pad}"items": [\n{body}\n{pad}],\n'
+        f'{pad}"kind": "{kind}",\n{pad}"metadata": {{}}\n}}\n'
+    )
+
+
+def _json_pod(i: int, extra: str = "") -> str:
+    return (
+        '{\n    "apiVersion": "v1",\n    "kind": "Pod",\n    "metadata": {\n'
+        f'        "name": "j{i}",\n        "namespace": "shop"{extra}\n    }},\n'
+        f'    "status": {{"podIP": "10.1.0.{i}"}}\n}}'
+    )
+
+
+JSON_TRAPS: dict[str, str] = {
+    "kubectl": _json_list([_json_pod(i) for i in range(1, 40)]),
+    "two-space-indent": _json_list([_json_pod(i) for i in range(1, 40)], indent=2),
+    "typed-list": _json_list(
+        [_json_pod(i).replace('"kind": "Pod",', "") for i in range(1, 40)], kind="PodList"
+    ),
+    "trailing-comma": _json_list([_json_pod(i) for i in range(1, 40)]).replace(
+        "}\n    ],", "},\n    ],"
+    ),
+    "broken-item": _json_list([_json_pod(i, ', "x": ]' if i == 20 else "") for i in range(1, 40)]),
+    "wrong-type-in-an-item": _json_list(
+        [_json_pod(i, ', "labels": 7' if i == 31 else "") for i in range(1, 40)]
+    ),
+    "items-twice": _json_list([_json_pod(i) for i in range(1, 40)]).replace(
+        '"kind": "List"', '"items": [], "kind": "List"'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JSON_TRAPS))
+def test_a_json_list_loads_the_same(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[int]
+) -> None:
+    path = tmp_path / f"{name}.json"
+    path.write_text(JSON_TRAPS[name])
+    one, split = _both([path, ROOT / "examples" / "cluster"], monkeypatch)
+    assert _everything(split) == _everything(one)
+    assert one.pods or one.problems
+
+
 @pytest.mark.parametrize("name", sorted(TRAPS))
 def test_a_trap_loads_the_same(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[int]

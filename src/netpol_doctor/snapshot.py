@@ -411,8 +411,10 @@ def _read_parallel(
         if not isinstance(s, _Source):
             continue
         pieces = None
-        if not s.is_json and len(s.text) > 1.5 * target:
-            pieces = _yaml_pieces(s, round(len(s.text) / target), default_namespace)
+        if _cost(s, len(s.text)) > 1.5 * target:
+            parts = round(_cost(s, len(s.text)) / target)
+            cut = _json_pieces if s.is_json else _yaml_pieces
+            pieces = cut(s, parts, default_namespace)
         if pieces is None:
             pieces = [(_cost(s, len(s.text)), partial(_whole_file, s, default_namespace))]
         units.extend((i, cost, unit) for cost, unit in pieces)
@@ -468,6 +470,95 @@ def _yaml_pieces(s: _Source, parts: int, default_namespace: str) -> list[tuple[f
         )
         for a, b in pairwise(cuts)
     ]
+
+
+def _json_pieces(s: _Source, parts: int, default_namespace: str) -> list[tuple[float, Unit]] | None:
+    """Units reading runs of the items of a List as kubectl prints it (`-o json`:
+    each item's `{` alone on a line, one level deeper than `"items"`), or None for any
+    other layout. The pieces and the List without its items are checked to make the
+    whole text exactly: a file that is not valid JSON is read whole, so the error is
+    worded as ever."""
+    text = s.text
+    head = _ITEMS_KEY.search(text)
+    if head is None or not text.startswith("{"):
+        return None
+    indent = " " * len(head.group(1))
+    needle = "\n" + indent * 2 + "{\n"
+    begin = head.end()  # just past `[` and its newline
+    close = text.rfind("\n" + indent + "]")
+    if close < begin or not text.startswith(needle, begin - 1):
+        return None
+    total = text.count(needle, begin - 1, close)
+    # What `_json_item_lines` counts: every such line past `"items"`.
+    if total != text.count(needle, head.start()):
+        return None
+    rest = text[:begin] + text[close:]
+    try:
+        top = orjson.loads(rest)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(top, dict) or top.get("items") != [] or rest.count('"items"') != 1:
+        return None
+    cuts = [begin - 1]
+    for k in range(1, parts):
+        at = text.find(needle, max(cuts[-1] + 1, begin + (close - begin) * k // parts), close)
+        if at == -1:
+            break
+        cuts.append(at)
+    cuts.append(close)
+    origin = Origin(s.name, 1, 1)
+    out: list[tuple[float, Unit]] = []
+    first, line = 0, 1 + text.count("\n", 0, cuts[0])
+    for k, (a, b) in enumerate(pairwise(cuts)):
+        count = text.count(needle, a, b)
+        last = k == len(cuts) - 2
+        span = (a, b, line, needle)
+        unit = partial(_read_json_piece, text, span, last, count, top, origin, first)
+        line += text.count("\n", a, b)
+        out.append((_cost(s, b - a), partial(_parsed_or_none, unit, default_namespace)))
+        first += count
+    return out
+
+
+def _read_json_piece(
+    text: str,
+    span: tuple[int, int, int, str],
+    last: bool,
+    count: int,
+    top: dict[str, Any],
+    origin: Origin,
+    first: int,
+) -> list[Item] | None:
+    """The items of a `-o json` List in text[a:b] (text[a], on line `line`, is the
+    newline before the first one's `{`, which `needle` finds); None unless they are
+    exactly `count` objects joined by commas, with none after the List's last one."""
+    a, b, line, needle = span
+    body = text[a:b].rstrip()
+    if body.endswith(",") == last:
+        return None
+    try:
+        items = orjson.loads("[" + (body if last else body[:-1]) + "]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(items) != count:
+        return None
+    # Each item at the line of its `{`, as `_json_item_lines` counts them.
+    pos = a
+    lines = []
+    at = a
+    while at != -1:
+        line += text.count("\n", pos, at)
+        pos = at
+        lines.append(line + 1)
+        at = text.find(needle, at + 1, b)
+    return list(_unpack({**top, "items": items}, origin, lines, first))
+
+
+def _parsed_or_none(
+    read: Callable[[], list[Item] | None], default_namespace: str
+) -> list[Item | ParsedItem] | None:
+    items = read()
+    return None if items is None else _parsed(items, default_namespace)
 
 
 def _read_documents_run(
