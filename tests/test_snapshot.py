@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
-from builders import namespace, pod, write
+from builders import namespace, pod, snapshot_of, write
 from netpol_doctor import snapshot as snapshot_mod
 from netpol_doctor.diagnose import diagnose
 from netpol_doctor.snapshot import load_snapshot
@@ -155,3 +156,29 @@ def test_extended_and_unknown_kinds_are_counted(tmp_path: Path) -> None:
     assert len(snap.extended) == 3
     assert snap.unknown_kinds == {"ConfigMap": 1}
     assert snap.events[0].reason == "NetworkPolicyDenied"
+
+
+def test_alternative_sources_are_the_first_pods_by_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """diagnose's search for a source that would be admitted takes the first usable
+    pods by `ns/name` without sorting every pod; namespaces whose names are prefixes
+    of others (`a`, `a-b`, `a.b`, `a0`) sort as their keys do."""
+    from netpol_doctor import diagnose as diagnose_mod
+
+    monkeypatch.setattr(diagnose_mod, "_ALTERNATIVES_SCANNED", 7)
+    names = ["a", "a-b", "a.b", "a0", "ab", "b", "z"]
+    objects = [namespace(ns) for ns in names]
+    objects += [
+        pod(f"{ns}/{name}", f"10.0.{i}.{j + 1}")
+        for i, ns in enumerate(names)
+        for j, name in enumerate(["web-2", "web-10", "db", "x"])
+    ]
+    snap = snapshot_of(tmp_path, objects)
+    usable = lambda p: not p.name.startswith("x")  # noqa: E731
+    for own in names:
+        got = diagnose_mod.alternative_candidates(snap, own, usable)
+        keys = sorted(p.key for p in snap.pods if usable(p))
+        mine = [k for k in keys if k.startswith(f"{own}/")]
+        rest = [k for k in keys if not k.startswith(f"{own}/")]
+        assert [p.key for p in got] == (mine + rest)[:7], own

@@ -7,8 +7,7 @@ Imports `model`, `findings`, `selectors`, `snapshot`, `engine`, `targets`, `cni`
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -1061,6 +1060,27 @@ def _endpointslices_command(svc: Service | None) -> str:
 _ALTERNATIVES_SCANNED = 500
 
 
+def alternative_candidates(
+    snapshot: Snapshot, namespace: str, usable: Callable[[Pod], bool]
+) -> list[Pod]:
+    """The first `_ALTERNATIVES_SCANNED` usable pods: the namespace's own, then the
+    others', each by key (`ns/name`). Namespaces are taken in key order (by `ns/`:
+    `a-b/x` sorts before `a/x`) until there are enough, so 100,000 pods are not
+    sorted to find a few hundred."""
+    by_ns = snapshot.pods_by_namespace
+    out: list[Pod] = []
+    for ns in [namespace, *sorted((n for n in by_ns if n != namespace), key=_slash)]:
+        if len(out) >= _ALTERNATIVES_SCANNED:
+            break
+        pods = sorted((p for p in by_ns.get(ns, ()) if usable(p)), key=lambda p: p.name)
+        out += pods[: _ALTERNATIVES_SCANNED - len(out)]
+    return out
+
+
+def _slash(namespace: str) -> str:
+    return namespace + "/"
+
+
 def _alternative_source(
     snapshot: Snapshot, d: Decision, blocked: DirectionResult, sem: Semantics
 ) -> Pod | None:
@@ -1079,18 +1099,7 @@ def _alternative_source(
             and not p.finished
         )
 
-    # Pods of the source's namespace first, then the rest, each by key: only the first
-    # few hundred are needed, so the rest is not sorted whole (100,000 pods).
-    own = sorted(
-        (p for p in snapshot.pods_by_namespace.get(src.namespace, ()) if usable(p)),
-        key=lambda p: p.key,
-    )[:_ALTERNATIVES_SCANNED]
-    others = heapq.nsmallest(
-        _ALTERNATIVES_SCANNED - len(own),
-        (p for p in snapshot.pods if p.namespace != src.namespace and usable(p)),
-        key=lambda p: p.key,
-    )
-    for p in own + others:
+    for p in alternative_candidates(snapshot, src.namespace, usable):
         alt = evaluate_flow(
             snapshot, endpoint_for_pod(snapshot, p), d.destination, d.protocol, d.port, sem
         )
