@@ -27,6 +27,7 @@ from netpol_doctor.cli import main
 from netpol_doctor.cni import CniInfo, profile_named
 from netpol_doctor.compact import (
     COMPACT_MAGIC,
+    FORMAT_VERSION,
     CompactFormatError,
     encode_snapshot,
     load_compact,
@@ -161,7 +162,7 @@ def _signed(body: dict[str, Any] | bytes, schema: str | None = None) -> bytes:
         "length": len(payload),
         "blake2b": hashlib.blake2b(payload, digest_size=32).hexdigest(),
     }
-    return COMPACT_MAGIC + b"2\n" + orjson.dumps(header) + b"\n" + payload
+    return COMPACT_MAGIC + _VERSION + b"\n" + orjson.dumps(header) + b"\n" + payload
 
 
 def _split(data: bytes) -> tuple[bytes, dict[str, Any]]:
@@ -241,7 +242,7 @@ def test_an_edited_body_fails_its_checksum(tmp_path: Path, packed: bytes) -> Non
 
 
 def test_other_versions_say_so(tmp_path: Path, packed: bytes) -> None:
-    later = packed.replace(COMPACT_MAGIC + b"2", COMPACT_MAGIC + b"9", 1)
+    later = packed.replace(COMPACT_MAGIC + _VERSION, COMPACT_MAGIC + b"9", 1)
     assert "format '9'" in _error(tmp_path, later)
     _, body = _split(packed)
     assert "another version" in _error(tmp_path, _signed(body, schema="0" * 24))
@@ -249,22 +250,30 @@ def test_other_versions_say_so(tmp_path: Path, packed: bytes) -> None:
 
 
 def test_a_damaged_header(tmp_path: Path, packed: bytes) -> None:
-    assert "header" in _error(tmp_path, COMPACT_MAGIC + b"2\nnot json\n{}")
-    assert "header" in _error(tmp_path, COMPACT_MAGIC + b"2\n" + b"{" * 10_000)
+    assert "header" in _error(tmp_path, COMPACT_MAGIC + _VERSION + b"\nnot json\n{}")
+    assert "header" in _error(tmp_path, COMPACT_MAGIC + _VERSION + b"\n" + b"{" * 10_000)
 
 
-def _pod_fields(body: dict[str, Any]) -> list[Any]:
-    return body["pods"][0]  # type: ignore[no-any-return]
+_VERSION = str(FORMAT_VERSION).encode()
+
+
+def _first_pod(body: dict[str, Any], field: int, value: Any) -> None:
+    """Set one field of the first pod: pods are written one list per field."""
+    body["pods"][field][0] = value
 
 
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda b: _pod_fields(b).__setitem__(3, "yes"), "Pod.host_network: expected a boolean"),
-        (lambda b: _pod_fields(b).__setitem__(0, 10**9), "no such table entry"),
-        (lambda b: _pod_fields(b).__setitem__(0, -1), "expected a table index"),
-        (lambda b: _pod_fields(b).append(1), "expected a list of its"),
-        (lambda b: b.__setitem__("pods", {}), "pods: expected a list"),
+        (lambda b: _first_pod(b, 3, "yes"), "Pod.host_network: expected a boolean"),
+        (lambda b: _first_pod(b, 0, 10**9), "no such table entry"),
+        (lambda b: _first_pod(b, 0, -1), "expected a table index"),
+        (lambda b: _first_pod(b, 2, None), "expected a table index"),
+        (lambda b: _first_pod(b, 5, "10.0.0.300"), "Pod.host_ip: expected an IP address"),
+        (lambda b: _first_pod(b, 6, 7), "Pod.phase: expected a string"),
+        (lambda b: b["pods"].append([1]), "expected 19 columns"),
+        (lambda b: b["pods"][4].append("node"), "columns differ in length"),
+        (lambda b: b.__setitem__("pods", {}), "pods: Pod: expected 19 columns"),
         (lambda b: b.__setitem__("kinds", {"Pod": -1}), "counts"),
         (lambda b: b.pop("tables"), "tables"),
         (lambda b: b["tables"].append([]), "tables"),
@@ -281,21 +290,19 @@ def test_wrong_values_behind_a_right_checksum(
         assert "pods[0]" in message
 
 
-def _find_table(body: dict[str, Any], probe: Any) -> tuple[int, int]:
-    for t, table in enumerate(body["tables"]):
-        for i, entry in enumerate(table):
-            if probe(entry):
-                return t, i
-    raise AssertionError("no such entry")
-
-
 def test_impossible_values_are_refused(tmp_path: Path, packed: bytes) -> None:
+    from netpol_doctor.compact import _TABLE_INDEX
+    from netpol_doctor.model import Requirement
+
     _, body = _split(packed)
-    # A Requirement is [key, operator, values-index, from_match_labels].
-    t, i = _find_table(
-        body, lambda e: isinstance(e, list) and len(e) == 4 and e[1:2] == ["In"] and e[3] is True
+    # Requirements are written one list per field: key, operator, values, from_match_labels.
+    columns = body["tables"][_TABLE_INDEX[Requirement]]
+    row = next(
+        i
+        for i, (_, op, _, labels) in enumerate(zip(*columns, strict=True))
+        if op == "In" and labels
     )
-    body["tables"][t][i][1] = "Exists"
+    columns[1][row] = "Exists"
     assert "Exists takes no values" in _error(tmp_path, _signed(body))
 
 

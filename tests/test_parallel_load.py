@@ -299,3 +299,24 @@ def test_no_fork_beside_other_threads_or_when_told(monkeypatch: pytest.MonkeyPat
     finally:
         stop.set()
         thread.join()
+
+
+def test_fast_constructors_build_what_the_dataclass_builds() -> None:
+    """model.fast_constructor (compact decoding, the loading children's transfer)
+    makes objects equal to, hashing like and as frozen as the dataclass's own."""
+    import dataclasses
+
+    from netpol_doctor import model
+    from netpol_doctor.findings import Finding, Severity
+
+    snap = load_snapshot([ROOT / "examples" / "cluster"])
+    objects: list[Any] = [*snap.pods, *snap.policies, *snap.services.values(), *snap.problems]
+    objects += [p.ref for p in snap.pods]
+    objects.append(Finding("input-invalid", Severity.WARNING, "m", (snap.pods[0].ref,), "f"))
+    for obj in objects:
+        cls = type(obj)
+        values = [getattr(obj, f.name) for f in dataclasses.fields(cls)]
+        made = model.fast_constructor(cls)(*values)
+        assert made == cls(*values) == obj and hash(made) == hash(obj)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.__setattr__(dataclasses.fields(cls)[0].name, None)

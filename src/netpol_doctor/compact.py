@@ -61,6 +61,7 @@ from .model import (
     Service,
     ServicePort,
     Workload,
+    fast_constructor,
     model_leaf_types,
 )
 from .parse import Event, ExtendedObject
@@ -80,7 +81,7 @@ __all__ = [
 ]
 
 COMPACT_MAGIC = b"NETPOL-DOCTOR-SNAPSHOT "
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Format 1 was a pickle; it is recognised only to say why it is refused.
 _PICKLE_FORMAT = 1
 #: A header line longer than this is not ours (and must not be read whole).
@@ -182,7 +183,8 @@ _TABLE_INDEX = {hint: i for i, hint in enumerate(_TABLES)}
 
 def _schema_fingerprint() -> str:
     """Changes whenever a stored class, enum or table layout changes."""
-    parts = [f"{key}:{hint!r}" for key, hint in _ELEMENTS.items()]
+    parts = [f"format:{FORMAT_VERSION}"]  # names of cached files change with the layout
+    parts += [f"{key}:{hint!r}" for key, hint in _ELEMENTS.items()]
     parts += [f"table:{hint!r}" for hint in _TABLES]
     for cls in sorted(_MODEL_CLASSES, key=lambda c: c.__qualname__):
         parts.append(f"{cls.__qualname__}({','.join(f'{n}:{h!r}' for n, h in _hints(cls))})")
@@ -295,6 +297,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _as_columns(rows: list[Any], hint: Any) -> list[Any]:
+    """A list of model objects is written as one list per field (`_Generator.columns`
+    reads it back); other lists as they are."""
+    if hint not in _MODEL_CLASSES:
+        return rows
+    return (
+        [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * len(_hints(hint))
+    )
+
+
 def encode_snapshot(snapshot: Snapshot) -> bytes:
     enc = _Encoder()
     lists: dict[str, list[Any]] = {
@@ -320,11 +332,12 @@ def encode_snapshot(snapshot: Snapshot) -> bytes:
         ),
     }
     body: dict[str, Any] = {
-        key: [enc.top(v, _ELEMENTS[key]) for v in values] for key, values in lists.items()
+        key: _as_columns([enc.top(v, _ELEMENTS[key]) for v in values], _ELEMENTS[key])
+        for key, values in lists.items()
     }
     body["kinds"] = dict(snapshot.kinds)
     body["unknown_kinds"] = dict(snapshot.unknown_kinds)
-    body["tables"] = enc.tables
+    body["tables"] = [_as_columns(t, hint) for t, hint in zip(enc.tables, _TABLES, strict=True)]
     payload = orjson.dumps(body)
     header = {
         "schema": SCHEMA,
@@ -370,6 +383,96 @@ class _Bad(Exception):
     """A value does not fit; the message names the field by its path in the model."""
 
 
+class _BadAt(_Bad):
+    """A value does not fit, in the object at `index` of a list written as columns."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def _at(index: int, message: str) -> _BadAt:
+    return _BadAt(index, message)
+
+
+def _columns(v: Any, n: int, cls: str) -> None:
+    """`v` is `n` lists of one length (the columns of a list of `cls` objects)."""
+    if type(v) is not list or len(v) != n or any(type(c) is not list for c in v):
+        raise _Bad(f"{cls}: expected {n} columns, one per field")
+    if len({len(c) for c in v}) > 1:
+        raise _Bad(f"{cls}: the columns differ in length")
+
+
+def _types(c: list[Any], allowed: frozenset[type], where: str, words: str) -> None:
+    if not set(map(type, c)) <= allowed:
+        i = next(i for i, x in enumerate(c) if type(x) not in allowed)
+        raise _BadAt(i, f"{where}: expected {words}")
+
+
+def _index(c: list[Any], table: list[Any], where: str, optional: bool) -> list[Any]:
+    """Table indexes -> the table's values (None stays None where allowed)."""
+    allowed = {int, type(None)} if optional else {int}
+    if not set(map(type, c)) <= allowed:
+        i = next(i for i, x in enumerate(c) if type(x) not in allowed)
+        raise _BadAt(i, f"{where}: expected a table index")
+    present = [x for x in c if x is not None] if optional else c
+    if present and min(present) < 0:
+        raise _BadAt(c.index(min(present)), f"{where}: expected a table index")
+    if present and max(present) >= len(table):
+        raise _BadAt(c.index(max(present)), f"{where}: no such table entry")
+    if optional:
+        return [None if x is None else table[x] for x in c]
+    return list(map(table.__getitem__, c))
+
+
+def _each(c: list[Any], convert: Callable[[Any], Any], where: str, optional: bool) -> list[Any]:
+    """Each value converted (an address, a network, an enum member)."""
+    try:
+        if optional:
+            return [None if x is None else convert(x) for x in c]
+        return list(map(convert, c))
+    except _Bad:
+        pass
+    for i, x in enumerate(c):  # only on failure: find which one, for the message
+        if x is None and optional:
+            continue
+        try:
+            convert(x)
+        except _Bad as bad:
+            raise _BadAt(i, f"{where}: {bad}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ip(x: Any) -> IPv4Address | IPv6Address:
+    """An IPv4 address as its number, IPv6 as text (`_Encoder._value`)."""
+    try:
+        if type(x) is int:
+            return IPv4Address(x)
+        if type(x) is str:
+            return IPv6Address(x)
+    except ValueError:
+        pass
+    raise _Bad("expected an IP address")
+
+
+def _cidr(x: Any) -> IPv4Network | IPv6Network:
+    if type(x) is str:
+        try:
+            return ip_network(x)
+        except ValueError:
+            pass
+    raise _Bad("expected a CIDR")
+
+
+def _member(members: dict[str, Any], words: str) -> Callable[[Any], Any]:
+    def pick(x: Any) -> Any:
+        if type(x) is str and x in members:
+            return members[x]
+        raise _Bad(f"expected {words}")
+
+    return pick
+
+
 class _Generator:
     """Writes one decoder function per table type and per top-level element type."""
 
@@ -380,6 +483,11 @@ class _Generator:
             "_ip6": IPv6Address,
             "_net": ip_network,
             "_T": [],  # the tables of the file being decoded, set by decode_snapshot
+            "_columns": _columns,
+            "_types": _types,
+            "_index": _index,
+            "_each": _each,
+            "_at": _at,
         }
         self.sources: list[str] = []
         self.counter = 0
@@ -436,7 +544,7 @@ class _Generator:
         ]
         for fname, hint in fields:
             lines += self.check(f"f_{fname}", hint, f"{cls.__name__}.{fname}")
-        ctor = self.bind(cls, cls.__name__)
+        ctor = self.bind(fast_constructor(cls), cls.__name__)
         lines.append(f"obj = {ctor}({', '.join(f'f_{f}' for f, _ in fields)})")
         if cls in _INVARIANTS:
             check = self.bind(_INVARIANTS[cls], f"inv_{cls.__name__}")
@@ -445,6 +553,64 @@ class _Generator:
                 f"if problem: raise _Bad('{cls.__name__}: ' + problem)",
             ]
         return [*lines, "return obj"]
+
+    def columns(self, cls: type) -> str:
+        """A function decoding a list of `cls` objects written as one list per field
+        (`_as_columns`): each field is checked for all objects at once, by C loops
+        (`set(map(type, ...))`, `min`, `map`), and the objects built by one `map` of
+        the constructor: several times faster than row by row at 100,000 pods."""
+        name = self.fresh("_cols")
+        fields = _hints(cls)
+        names = [f"c_{f}" for f, _ in fields]
+        lines = [
+            f"_columns(v, {len(fields)}, {cls.__name__!r})",
+            f"{', '.join(names)}{',' if len(names) == 1 else ''} = v",
+        ]
+        for (fname, hint), c in zip(fields, names, strict=True):
+            lines += self.column(c, hint, f"{cls.__name__}.{fname}")
+        ctor = self.bind(fast_constructor(cls), cls.__name__)
+        lines.append(f"objs = list(map({ctor}, {', '.join(names)}))")
+        if cls in _INVARIANTS:
+            check = self.bind(_INVARIANTS[cls], f"inv_{cls.__name__}")
+            lines += [
+                "for i, obj in enumerate(objs):",
+                f"    problem = {check}(obj)",
+                f"    if problem: raise _at(i, '{cls.__name__}: ' + problem)",
+            ]
+        self.sources.append("\n".join([f"def {name}(v):", *_indent([*lines, "return objs"])]))
+        return name
+
+    def column(self, c: str, hint: Any, where: str) -> list[str]:
+        """Statements that check the column `c` against `hint` and rebind it to the
+        model values (the column counterpart of `check`)."""
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        optional = type(None) in args
+        rest = tuple(a for a in args if a is not type(None)) if optional else (hint,)
+        if origin in (types.UnionType, typing.Union) and not optional:
+            rest = args
+        kinds = set(rest)
+        if origin is Mapping and args == (str, Any):
+            # Raw manifests of extended kinds: JSON already built only plain data.
+            return [
+                f"_types({c}, {self.bind(frozenset({dict}), 'allowed')}, {where!r}, 'a mapping')"
+            ]
+        if kinds <= set(_SCALARS):
+            allowed = frozenset(rest) | ({type(None)} if optional else set())
+            words = " or ".join(_SCALARS[k] for k in rest)
+            return [f"_types({c}, {self.bind(allowed, 'allowed')}, {where!r}, {words!r})"]
+        if kinds == _IP_TYPES:
+            return [f"{c} = _each({c}, {self.bind(_ip, 'ip')}, {where!r}, {optional})"]
+        if kinds == _NET_TYPES:
+            return [f"{c} = _each({c}, {self.bind(_cidr, 'cidr')}, {where!r}, {optional})"]
+        if len(rest) == 1 and isinstance(rest[0], type) and issubclass(rest[0], Enum):
+            members = {m.value: m for m in rest[0]}
+            allowed_words = ", ".join(str(m.value) for m in rest[0])
+            pick = self.bind(_member(members, f"one of {allowed_words}"), "member")
+            return [f"{c} = _each({c}, {pick}, {where!r}, {optional})"]
+        if len(rest) == 1 and _is_compound(rest[0]):
+            table = _TABLE_INDEX[rest[0]]
+            return [f"{c} = _index({c}, _T[{table}], {where!r}, {optional})"]
+        raise TypeError(f"compact format: cannot decode a column of {hint!r}")  # pragma: no cover
 
     def check(self, x: str, hint: Any, where: str) -> list[str]:
         """Statements that check `x` against `hint` and rebind it to the model value."""
@@ -679,9 +845,12 @@ def decode_snapshot(payload: bytes, name: str = "<compact>") -> Snapshot:
         tables: list[list[Any]] = []
         _CODE["_T"] = tables
         try:
-            for i, decode in enumerate(_TABLE_DECODERS):
-                tables.append(_items(raw_tables[i], decode, f"tables[{i}]", name))
-            got = {key: _items(body.get(key), _DECODERS[key], key, name) for key in _ELEMENTS}
+            for i, (hint, decode) in enumerate(zip(_TABLES, _TABLE_DECODERS, strict=True)):
+                tables.append(_decoded(raw_tables[i], hint, decode, f"tables[{i}]", name))
+            got = {
+                key: _decoded(body.get(key), hint, _DECODERS[key], key, name)
+                for key, hint in _ELEMENTS.items()
+            }
         finally:
             _CODE["_T"] = []
     snap = Snapshot()
@@ -708,6 +877,18 @@ def decode_snapshot(payload: bytes, name: str = "<compact>") -> Snapshot:
     return snap
 
 
+def _decoded(values: Any, hint: Any, decode: Decode, where: str, name: str) -> list[Any]:
+    if hint not in _MODEL_CLASSES:
+        return _items(values, decode, where, name)
+    try:
+        result: list[Any] = decode(values)
+    except _BadAt as bad:
+        raise CompactFormatError(f"{name}: {where}[{bad.index}]: {bad}") from None
+    except _Bad as bad:
+        raise CompactFormatError(f"{name}: {where}: {bad}") from None
+    return result
+
+
 def _items(values: Any, decode: Decode, where: str, name: str) -> list[Any]:
     if type(values) is not list:
         raise CompactFormatError(f"{name}: {where}: expected a list")
@@ -727,8 +908,15 @@ def _generate() -> tuple[
     dict[str, Any], list[Callable[[Any], Any]], dict[str, Callable[[Any], Any]]
 ]:
     gen = _Generator()
-    table_fns = [gen.function(hint, f"table {i}") for i, hint in enumerate(_TABLES)]
-    element_fns = {k: gen.function(h, k) for k, h in _ELEMENTS.items() if h not in _SCALARS}
+    table_fns = [
+        gen.columns(hint) if hint in _MODEL_CLASSES else gen.function(hint, f"table {i}")
+        for i, hint in enumerate(_TABLES)
+    ]
+    element_fns = {
+        k: gen.columns(h) if h in _MODEL_CLASSES else gen.function(h, k)
+        for k, h in _ELEMENTS.items()
+        if h not in _SCALARS
+    }
     code = gen.compile()
     elements = {k: code[f] for k, f in element_fns.items()}
     elements.update({k: _scalar(h, k) for k, h in _ELEMENTS.items() if h in _SCALARS})

@@ -131,16 +131,21 @@ def _finish(child: tuple[int, int] | None, otherwise: Callable[[], T]) -> T:
 
 # Frozen slotted dataclasses pickle through a generic __setstate__ that calls
 # dataclasses.fields() for each object: most of a pod's transfer. The classes a
-# large input is made of are rebuilt by their constructors instead.
+# large input is made of are rebuilt from their fields by `fast_constructor`.
 def pickle_by_constructor(cls: type) -> None:
-    """Pickle the dataclass `cls` as its constructor called with its fields."""
+    """Pickle the frozen, slotted dataclass `cls` as its fields, rebuilt by
+    `model.fast_constructor`."""
     fields = dataclasses.fields(cls)
     assert all(f.init for f in fields), cls
     values = operator.attrgetter(*(f.name for f in fields))
     if len(fields) == 1:
-        copyreg.pickle(cls, lambda obj: (cls, (values(obj),)))
+        copyreg.pickle(cls, lambda obj: (_rebuild, (cls, (values(obj),))))
     else:
-        copyreg.pickle(cls, lambda obj: (cls, values(obj)))
+        copyreg.pickle(cls, lambda obj: (_rebuild, (cls, values(obj))))
+
+
+def _rebuild(cls: type[T], values: tuple[Any, ...]) -> T:
+    return model.fast_constructor(cls)(*values)
 
 
 def _frozen_dataclasses(module: Any) -> list[type]:
