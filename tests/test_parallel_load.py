@@ -71,14 +71,13 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(snapshot_mod, "cpus", lambda: 2)
     monkeypatch.setattr(forked, "cpus", lambda: 2)
     sent: list[int] = []
-    finish = forked._finish
+    unpickle = forked._Child.unpickle_into
 
-    def counting(child: Any, otherwise: Any) -> Any:
-        got = finish(child, otherwise)
-        sent.append(len(got))
-        return got
+    def counting(child: Any, results: dict[int, Any]) -> None:
+        sent.append(len(child.frames))
+        unpickle(child, results)
 
-    monkeypatch.setattr(forked, "_finish", counting)
+    monkeypatch.setattr(forked._Child, "unpickle_into", counting)
     return sent
 
 

@@ -403,9 +403,9 @@ def _read_parallel(
 ) -> Iterator[Item | ParsedItem]:
     texts = [s for s in sources if isinstance(s, _Source)]
     total = sum(_cost(s, len(s.text)) for s in texts)
-    # Units of about a sixteenth of each CPU's share: the last ones taken even out
-    # when the processes finish (a byte of policy costs more than a byte of pod).
-    target = total / (16 * cpus_)
+    # Units of about a 64th of each CPU's share: the last ones taken even out when
+    # the processes finish (a byte of policy costs several times a byte of pod).
+    target = total / (64 * cpus_)
     units: list[tuple[int, float, Unit]] = []  # (source's index, cost, unit)
     for i, s in enumerate(sources):
         if not isinstance(s, _Source):
@@ -990,6 +990,8 @@ def _template_pods(snap: Snapshot) -> list[Pod]:
     """Pods for workloads with no live Pod in the input (a GitOps repo has none)."""
     from .selectors import Tri, match_selector
 
+    if all(w.template is None for w in snap.workloads):
+        return []  # nothing to add: the live pods are not indexed (100,000 of them)
     live_by_ns: dict[str, list[Pod]] = defaultdict(list)
     for p in snap.pods:
         live_by_ns[p.namespace].append(p)

@@ -24,7 +24,6 @@ import os
 import pickle
 import threading
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any, TypeVar
 
 from .. import findings, model
@@ -56,40 +55,69 @@ def run_shared(units: Sequence[Callable[[], T]]) -> list[T]:
     """Each unit's result, in order. This process and forked children (one per
     further CPU) take the units in order, each the next one left as soon as it is
     free, so a unit that costs more than expected delays no one: give the costliest
-    first. A unit a child took but did not send back is run here."""
+    first. A child sends each result as soon as it has it, and this process unpickles
+    what has arrived between its own units: the transfer is shared out like the work.
+    A unit a child took but did not send back is run here."""
     workers = min(cpus(), len(units))
     if workers < 2:
         return [unit() for unit in units]
     # The first (costliest) unit is this process's: it has no transfer to pay.
     taken = multiprocessing.get_context("fork").Value("q", 1)  # the next unit to take
 
-    def work(pickled: bool, first: int | None = None) -> dict[int, Any]:
-        done: dict[int, Any] = {}
-        if first is not None:
-            done[first] = units[first]()
-        while True:
-            with taken.get_lock():
-                k = taken.value
-                taken.value = k + 1
-            if k >= len(units):
-                return done
-            result = units[k]()
-            # A child pickles each result as it goes: the pickling is then part of
-            # the units' cost, which the sharing evens out, not a tail of its own.
-            done[k] = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL) if pickled else result
+    def take() -> int | None:
+        with taken.get_lock():
+            k = taken.value
+            taken.value = k + 1
+        return k if k < len(units) else None
 
-    children = [_start(partial(work, True)) for _ in range(workers - 1)]
-    results = work(False, 0)
+    # All children are forked before any reader thread starts: no fork beside a thread.
+    forked = [c for c in (_start(units, take) for _ in range(workers - 1)) if c is not None]
+    children = [_Child(pid, read) for pid, read in forked]
+    results: dict[int, Any] = {0: units[0]()}
+    while (k := take()) is not None:
+        results[k] = units[k]()
+        for child in children:
+            child.unpickle_into(results)
     for child in children:
-        sent: dict[int, bytes] = _finish(child, dict)
-        for k, data in sent.items():
-            results[k] = pickle.loads(data)  # from our own child: see the module's docstring
+        child.finish(results)
     return [results[k] if k in results else unit() for k, unit in enumerate(units)]
 
 
-def _start(task: Callable[[], Any]) -> tuple[int, int] | None:
-    """(pid, read end of its pipe) of a child running `task`, or None when no child
-    could be made."""
+class _Child:
+    """A forked child's end here: its frames, read off the pipe by a thread as they
+    come (so the child never waits on a full pipe), unpickled by the caller."""
+
+    def __init__(self, pid: int, read: int) -> None:
+        self.pid = pid
+        self.frames: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, args=(read,), daemon=True)
+        self.reader.start()
+
+    def _read(self, read: int) -> None:
+        with os.fdopen(read, "rb") as pipe:
+            while len(head := pipe.read(8)) == 8:
+                frame = pipe.read(int.from_bytes(head, "big"))
+                if len(frame) < int.from_bytes(head, "big"):
+                    return  # the child died mid-frame: that unit is run here
+                self.frames.append(frame)  # list.append is atomic under the GIL
+
+    def unpickle_into(self, results: dict[int, Any]) -> None:
+        while self.frames:
+            k, value = pickle.loads(self.frames.pop(0))  # our own child's: see above
+            results[k] = value
+
+    def finish(self, results: dict[int, Any]) -> None:
+        self.reader.join()
+        os.waitpid(self.pid, 0)
+        self.unpickle_into(results)
+
+
+def _start(
+    units: Sequence[Callable[[], Any]], take: Callable[[], int | None]
+) -> tuple[int, int] | None:
+    """A child taking units until none is left and sending each (index, result) as a
+    length-prefixed pickle: its pid and the read end of its pipe, or None when no
+    child could be made."""
     try:
         read, write = os.pipe()
     except OSError:
@@ -104,29 +132,17 @@ def _start(task: Callable[[], Any]) -> tuple[int, int] | None:
         os.close(read)
         code = 1
         try:
-            data = pickle.dumps(task(), protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write, "wb") as out:
-                out.write(data)
+                while (k := take()) is not None:
+                    frame = pickle.dumps((k, units[k]()), protocol=pickle.HIGHEST_PROTOCOL)
+                    out.write(len(frame).to_bytes(8, "big") + frame)
+                    out.flush()
             code = 0
         finally:
             # os._exit: no atexit handlers, no flushing of the parent's copied buffers.
             os._exit(code)
     os.close(write)
     return pid, read
-
-
-def _finish(child: tuple[int, int] | None, otherwise: Callable[[], T]) -> T:
-    """What the child's task returned, or `otherwise()` if it did not."""
-    if child is None:
-        return otherwise()
-    pid, read = child
-    with os.fdopen(read, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0 or not data:
-        return otherwise()
-    result: T = pickle.loads(data)  # from our own child: see the module's docstring
-    return result
 
 
 # Frozen slotted dataclasses pickle through a generic __setstate__ that calls
