@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -708,11 +708,10 @@ def split_list(text: str, parts: int) -> ListSplit | None:
     """`text` cut into `parts` pieces of about the same size, or None when it is not
     one document holding a plain block `items:` sequence (then load it whole)."""
     text = _without_bom(text)
-    chunks = _chunks(text)
-    if len(chunks) != 1 or chunks[0].stray or chunks[0].content_line is None:
+    chunk = _single_chunk(text)
+    if chunk is None or chunk.stray or chunk.content_line is None:
         return None
-    chunk = chunks[0]
-    found = [m.end() for m in _ITEMS_KEY.finditer(text)]
+    found = [m.end() for at in _finds(text, "\nitems:") if (m := _ITEMS_KEY.match(text, at))]
     at_start = _ITEMS_KEY_AT_START.match(text)
     if at_start:
         found.append(at_start.end())
@@ -738,9 +737,37 @@ def split_list(text: str, parts: int) -> ListSplit | None:
     pieces = tuple(
         _Chunk("items:\n" + text[a:b], line(a) - 1, line(a) - 1) for a, b in pairwise(cuts)
     )
-    counts = tuple(1 + sum(1 for _ in entry.finditer(text, a, b)) for a, b in pairwise(cuts))
+    dash = "\n" + head.group(1) + "-"
+    # str.count, in C, of what `entry` matches: the dash and a blank (or the text's end)
+    counts = tuple(
+        1
+        + sum(text.count(dash + c, a, b) for c in " \t\r\n")
+        + (b == len(text) and text.endswith(dash))
+        for a, b in pairwise(cuts)
+    )
     rest = text[: head.start()] + text[end:]
     return ListSplit(_Chunk(rest, chunk.line, chunk.content_line), pieces, counts)
+
+
+def _single_chunk(text: str) -> _Chunk | None:
+    """The one document of `text` as `_chunks` cuts it, or None when there are more
+    (or none). A text with no marker line is one document: found with str.find, in
+    C, rather than by the marker regex over the whole text."""
+    if text.startswith(("---", "...")) or "\n---" in text or "\n..." in text:
+        chunks = _chunks(text)
+        return chunks[0] if len(chunks) == 1 else None
+    m = _CONTENT_NOT_DIRECTIVE.search(text)
+    if m is None:
+        return None
+    return _Chunk(text, 1, 1 + text.count("\n", 0, m.start()))
+
+
+def _finds(text: str, needle: str) -> Iterator[int]:
+    """Every offset of `needle` in `text` (str.find: C speed on a literal)."""
+    at = text.find(needle)
+    while at != -1:
+        yield at
+        at = text.find(needle, at + 1)
 
 
 def load_piece(piece: _Chunk) -> YamlDocument:
