@@ -319,3 +319,21 @@ def test_fast_constructors_build_what_the_dataclass_builds() -> None:
         assert made == cls(*values) == obj and hash(made) == hash(obj)
         with pytest.raises(dataclasses.FrozenInstanceError):
             made.__setattr__(dataclasses.fields(cls)[0].name, None)
+
+
+def test_a_list_followed_by_another_sequence_loads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[int]
+) -> None:
+    """`items` is not the last block sequence at its indent: the pieces' end is found
+    from the last dash, so they hold the other key's entries, miscount, and the
+    List is read whole."""
+    text = (
+        "apiVersion: v1\nitems:\n"
+        + "".join(_POD.format(i=i) for i in range(1, 30))
+        + "extra:\n- a\n- b\nkind: List\n"
+    )
+    path = tmp_path / "two-sequences.yaml"
+    path.write_text(text)
+    one, split = _both([path], monkeypatch)
+    assert _everything(split) == _everything(one)
+    assert len(one.pods) == 29

@@ -722,7 +722,11 @@ def split_list(text: str, parts: int) -> ListSplit | None:
     if head is None:
         return None
     entry, stop = _entry_patterns(len(head.group(1)))
-    m = stop.search(text, head.start())
+    dash = "\n" + head.group(1) + "-"
+    # The sequence ends at the first stop line after its last entry: a stop before
+    # it (another key's sequence after `items`) leaves entries that `load_piece`'s
+    # caller finds miscounted, and the List is then read whole.
+    m = stop.search(text, max(head.start(), text.rfind(dash)))
     end = m.start() + 1 if m else len(text)
     cuts = [head.start()]
     for k in range(1, parts):
@@ -737,14 +741,9 @@ def split_list(text: str, parts: int) -> ListSplit | None:
     pieces = tuple(
         _Chunk("items:\n" + text[a:b], line(a) - 1, line(a) - 1) for a, b in pairwise(cuts)
     )
-    dash = "\n" + head.group(1) + "-"
-    # str.count, in C, of what `entry` matches: the dash and a blank (or the text's end)
-    counts = tuple(
-        1
-        + sum(text.count(dash + c, a, b) for c in " \t\r\n")
-        + (b == len(text) and text.endswith(dash))
-        for a, b in pairwise(cuts)
-    )
+    # Inside the sequence a line indented as its dashes is an entry, so str.count
+    # (in C) counts them; a miscount only sends the List to be read whole.
+    counts = tuple(1 + text.count(dash, a, b) for a, b in pairwise(cuts))
     rest = text[: head.start()] + text[end:]
     return ListSplit(_Chunk(rest, chunk.line, chunk.content_line), pieces, counts)
 
