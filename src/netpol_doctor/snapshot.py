@@ -615,7 +615,8 @@ def _read_piece(
         doc.error is not None
         or doc.duplicate_keys
         or not isinstance(value, dict)
-        or not isinstance(value.get("items"), list)
+        or list(value) != ["items"]  # a key after the entries: they were not all items
+        or not isinstance(value["items"], list)
         or doc.item_lines is None
         or len(value["items"]) != count
     ):
