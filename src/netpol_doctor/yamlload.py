@@ -295,12 +295,12 @@ _TABLE_B = _table(
 # end or before a `:` that ends it (inside the run the next character is in the run:
 # never a space, `#`, `,`, a bracket or the end), so a match is the run, or the run
 # but its last `:`. Hence, for a run that ends inside the window, no match when:
-#  (A) the run is digits, `0` or not starting with `0`, at most 301 of them: the one
-#      possible match is the run, which `_SAFE_NUMBER` matches too (its lookahead then
-#      refuses it) or after which `_E` fails;
-#  (B) the character ending the run is not a space, `#`, `,`, `[`, `]`, `{`, `}` or
-#      the text's end (`\x00`, which pads it): `_E` holds neither at it nor at a `:`
-#      before it;
+#  (A) the run is digits, `0` or not starting with `0`, at most 301 of them (the
+#      window is shorter): the one possible match is the run, which `_SAFE_NUMBER`
+#      matches too (its lookahead then refuses it) or after which `_E` fails;
+#  (B) the character ending the run is not whitespace, `#`, `,`, `[`, `]`, `{`, `}`
+#      or the text's end (`\x00`, which pads it): `_E` holds neither at it nor at a
+#      `:` before it;
 #  (C) the run has no `_`, and two dots, or a `-`/`+` past its first character and
 #      not after `e`/`E`: the alternatives that can match without a `_` (the last two
 #      need one; `[._]*_` cannot start at a digit) hold one dot at most, and a sign
@@ -367,7 +367,8 @@ def _risky_ascii(text: str) -> list[int]:
         at = np.flatnonzero((a[:n] & (a[1 : n + 1] >> 1) & 1).view(bool))
         a1, a2, a3 = a[at + 1], a[at + 2], a[at + 3]
         keep = ((a1 & 4) == 0) | ((b[at + 2] & 1) == 0)  # `- `: an entry, not `-1`
-        keep &= ((a1 & 8) == 0) | ((a2 & 128) == 0)
+        keep &= ((a1 & 8) == 0) | ((a2 & 128) == 0)  # one digit: a safe number
+        # A boolean's first letter counts only with its second and third.
         keep &= ((a1 & 16) == 0) | (((a2 & 32) != 0) & ((a3 & 64) != 0))
         number = keep & ((a1 & 8) != 0)
         if number.any():
