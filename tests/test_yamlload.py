@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -498,3 +500,110 @@ def test_one_document_is_cut_as_the_stream_cutter_cuts_it(text: str) -> None:
 
     chunks = _chunks(text)
     assert _single_chunk(text) == (chunks[0] if len(chunks) == 1 else None)
+
+
+# --- the prefilter's plain numbers (rules A-C of `_plain_numbers`) ------------------------
+
+# Tokens a dump is full of, and their near misses: each rule's edge on either side.
+_NUMBERISH = (
+    "8080 9090 30 0 7 10.244.83.2 10.0.0.0/8 10.244.83.2/32 100m 250Mi 128Mi 0.5Gi 1Gi 2 "
+    "c93647d4-84f9-40ae-aef2-6fa43dd357d0 a3130e9f-ae8e-4d55-9f25-0a331893b41a "
+    "1e3e-84f9-40ae-aef2-6fa43dd357d0 2025-03-01T16:36:01Z 2025-03-01 6882251 "
+    "0017 00 01 0755 1e3 1E3 1e+3 1e-3 1.5e3 1.5e-3 1_000 1_0.5 1.2._3 1.2.3_ 12:30 1:20 "
+    "1:20.5 190:20:30 1:60 10.0.0.1:80 10.0.0.1: 1.5: 8080: 12:30: -1 +5 -1.5 +0x1F 0x1F "
+    "0x1f 0o17 0b101 0b2 .5 1. 1.2.3 1..2 1.2e3.4 1.2-3 1-2 1+2 1e-2-3 1E+2+3 1ee-2 "
+    "9cb99x99d9 1x 0x 0xG 1o7 1.2.3.4.5.6.7.8.9.0 5e 5e- 1_ _1 1__0 1.0.0-rc1 3.14 -0.0 "
+    "12a 12f 12F 12abc 1:2:3:4 1:a 1.2:3.4 1-2:3 1.1.1.1111111111_1 1.2.3.4e5 999.1.1.1"
+)
+_AFTER = (" ", "\n", "", "#", " # c", ",", "]", "}", ": x", ":", ":\n", ":[", ":{", ": ", "\r\n")
+_AFTER += ("[", "{", "\t", "\x0b", "\x1c", " x", "'", '"', "/", "m", "_", "=", ":x", "\x00")
+
+
+def _long_runs() -> list[str]:
+    """Runs that end on either side of the narrow and the full window, with a `_` or a
+    risky shape past it, and digit runs on either side of `_SAFE_NUMBER`'s 301."""
+    runs = ["1" * k for k in (299, 300, 301, 302, 303)]
+    runs += ["0" + "1" * k for k in (299, 300, 301)]
+    for width in (yamlload._NARROW, yamlload._WINDOW):
+        for k in range(width - 6, width + 3):
+            for head in ("1.1.", "1-", "2", "1e", "10.0.0."):
+                runs += [head + "1" * (k - len(head)) + tail for tail in ("", "_", "_1", ":")]
+                runs += [head + "1" * (k - len(head)) + "_" + "1" * 50]
+    return runs
+
+
+def _number_texts(seed: int, count: int) -> list[str]:
+    tokens = [*_NUMBERISH.split(" "), *_long_runs()]
+    before = (" ", "\n", "[", "{", ",", '"key":', "'k':", "- ", "k: ", "[x,", "{a: ")
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        parts = [
+            rng.choice(before) + rng.choice(tokens) + rng.choice(_AFTER)
+            for _ in range(rng.randint(1, 30))
+        ]
+        texts.append("".join(parts))
+    return texts
+
+
+@pytest.mark.parametrize(("block", "count"), [(7, 40), (64, 200), (1 << 22, 400)])
+def test_plain_numbers_keep_every_risky_token(
+    monkeypatch: pytest.MonkeyPatch, block: int, count: int
+) -> None:
+    """Texts full of ports, addresses, quantities, uids and their near misses, tokens
+    across block edges and at the text's end: the ASCII scan gives exactly the offsets
+    of the plain regex scans (none lost: a superset would be enough; none added)."""
+    monkeypatch.setattr(yamlload, "_BLOCK", block)
+    for text in _number_texts(block, count):
+        assert set(yamlload._risky_ascii(text)) == _risky_by_regex(text), repr(text)
+
+
+def test_each_plain_number_is_refused_by_the_regex() -> None:
+    """Token by token: whatever `_plain_numbers` proves harmless, with either window,
+    `_RISKY_TOKEN` does not match; and the rules do prove the common shapes."""
+    tokens = [t for t in [*_NUMBERISH.split(" "), *_long_runs()] if t[0].isdigit()]
+    rng = random.Random(12)
+    alphabet = "0123456789" * 3 + "..__--++eeEE::xXoObbaf" + "mMiZ/ "
+    tokens += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 45))) for _ in range(3000)
+    ]
+    tokens = [rng.choice("0123456789") + t if not t[:1].isdigit() else t for t in tokens]
+    texts = [" " + t + after for t in tokens for after in _AFTER]
+    # All at once: each text and its zero padding (the text's end) in a slot of its own.
+    slot = max(map(len, texts)) + yamlload._LOOK
+    raw = np.frombuffer(b"".join(t.encode("ascii").ljust(slot, b"\0") for t in texts), np.uint8)
+    at = np.arange(len(texts)) * slot + 1
+    plain = set()
+    for width in (yamlload._NARROW, yamlload._WINDOW):
+        for k in np.flatnonzero(yamlload._plain_numbers(raw, at, width)).tolist():
+            assert yamlload._RISKY_TOKEN.match(texts[k]) is None, repr(texts[k])
+            plain.add(texts[k])
+    common = ["8080", "10.244.83.2", "10.0.0.0/8", "100m", "250Mi", "10.0.0.1:80"]
+    common += ["1e3e-84f9-40ae-aef2-6fa43dd357d0", "2025-03-01T16:36:01Z"]
+    assert {f" {shape}\n" for shape in common} <= plain
+
+
+def test_a_pod_dump_meets_the_regex_only_where_it_is_risky(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ports, addresses, quantities and uids are decided in numpy: the token regex runs
+    at the one risky token only."""
+    pod = (
+        "- metadata:\n    uid: c93647d4-84f9-40ae-aef2-6fa43dd357d0\n"
+        "    annotations:\n      podIP: 10.244.83.2/32\n    resourceVersion: '6882251'\n"
+        "  spec:\n    containers:\n    - ports:\n      - containerPort: 8080\n"
+        "      resources:\n        requests: {cpu: 100m, memory: 128Mi}\n"
+        "    terminationGracePeriodSeconds: 30\n  status:\n    podIP: 10.244.83.2\n"
+        "    podIPs:\n    - ip: 10.244.83.2\n    hostIP: 192.168.1.20\n    restartCount: 0\n"
+    )
+    text = "items:\n" + pod * 200 + "- spec:\n    mode: 0755\n"
+    calls = []
+    real = yamlload._RISKY_TOKEN
+
+    class Spy:
+        def match(self, s: str, pos: int) -> re.Match[str] | None:
+            calls.append(pos)
+            return real.match(s, pos)
+
+    monkeypatch.setattr(yamlload, "_RISKY_TOKEN", Spy())
+    found = yamlload._risky_ascii(text)
+    assert found == [text.index(" 0755")]
+    assert calls == found

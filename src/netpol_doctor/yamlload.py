@@ -252,10 +252,11 @@ def _risky(text: str, scanned: list[int] | None = None) -> list[int]:
 # The ASCII fast path of `_risky`. Python's regex engine tries a pattern that starts
 # with a character class at every position that passes the class, and `[\s...]` passes
 # at every space of the indentation: the scan cost as much as yaml-rs' own parse. Here
-# bytes.translate marks, in C, the characters of each class, numpy combines the marks
-# of neighbouring characters into the positions where a risky token can start (exact
-# for the token grammar above: its preceding character and first three), block by
-# block, and the same regexes then run at those positions only.
+# bytes.translate marks, in C, the characters of each class, numpy finds the pairs of
+# neighbouring characters where a token can start (a character that may precede one,
+# then one that may start one), block by block, then narrows those by the next two
+# characters (exact for the token grammar above) and by `_plain_numbers`, and the same
+# regexes run at the positions left only.
 def _table(*classes: str) -> bytes:
     """A bytes.translate table: bit k set for the ASCII characters classes[k] matches."""
     rxs = [re.compile(c) for c in classes]
@@ -283,12 +284,71 @@ _TABLE_B = _table(
     r"[\]\}]",  # 8: may close a collection used as a key
     r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F]",  # 16: forbidden (tabs included)
 )
-# An IPv4 address is text to both parsers, the commonest token in a pod dump that
-# passes the prefilter, and the one the number alternatives take longest to refuse.
-_DOTTED_QUAD = re.compile(r"[\s\[\{,](?:[0-9]{1,3}\.){3}[0-9]{1,3}" + _E, re.MULTILINE)
+# A token that starts with a digit can only be one of `_TOKEN`'s numbers, and most
+# such tokens in a dump are ports (`8080`), addresses (`10.244.0.5`, `10.0.0.0/8`),
+# quantities (`100m`, `128Mi`) and uids (`c93647d4-84f9-40ae-aef2-6fa43dd357d0`):
+# `_plain_numbers` proves from the token's first `_WINDOW` characters that `_TOKEN`
+# cannot match them, and only the others meet the regexes. The proof: let the run be
+# the token's longest prefix of characters a number alternative can hold
+# (`[-+._0-9a-fA-FoOxX:]`, `_NUMBER`'s classes; `.inf` and `.nan` cannot start with a
+# digit). Any number match is a prefix of the run, and `_E` holds only at the run's
+# end or before a `:` that ends it (inside the run the next character is in the run:
+# never a space, `#`, `,`, a bracket or the end), so a match is the run, or the run
+# but its last `:`. Hence, for a run that ends inside the window, no match when:
+#  (A) the run is digits, `0` or not starting with `0`, at most 301 of them (the
+#      window is shorter): the one possible match is the run, which `_SAFE_NUMBER`
+#      matches too (its lookahead then refuses it) or after which `_E` fails;
+#  (B) the character ending the run is not whitespace, `#`, `,`, `[`, `]`, `{`, `}`
+#      or the text's end (`\x00`, which pads it): `_E` holds neither at it nor at a
+#      `:` before it;
+#  (C) the run has no `_`, and two dots, or a `-`/`+` past its first character and
+#      not after `e`/`E`: the alternatives that can match without a `_` (the last two
+#      need one; `[._]*_` cannot start at a digit) hold one dot at most, and a sign
+#      only first or after `e`/`E`.
+# The run must end inside the window: a `_` past it could make (C) wrong.
+_TABLE_C = _table(
+    r"[^-+._0-9a-fA-FoOxX:]",  # 1: ends the run
+    r"[^0-9]",  # 2: not a digit
+    r"\.",  # 4
+    r"_",  # 8
+    r"[^-+._0-9a-fA-FoOxX:\s#,\[\]\{\}\x00]",  # 16: ends a run, and `_E` fails (B)
+    r"0",  # 32
+    r"[-+]",  # 64
+    r"[^eE]",  # 128: a sign after it is no exponent's (bit 64 shifted)
+)
+_WINDOW = 40  # a uid and the character after it
+_NARROW = 16  # an IPv4 address and the character after it
 _BLOCK = 1 << 22
+# Characters read past a block: the token prefilter's three, the window's.
+_LOOK = max(3, _WINDOW)
 # Below this the prefilter's fixed cost (a dozen numpy calls) exceeds the regex scan.
 _PREFILTER_FROM = 1 << 15
+
+
+def _plain_numbers(
+    w: np.ndarray[Any, Any], at: np.ndarray[Any, Any], width: int = _WINDOW
+) -> np.ndarray[Any, Any]:
+    """Which of the tokens starting at `at` (offsets in `w`, a block's bytes and
+    `_LOOK` more) rules A, B and C above prove not risky from their first `width`
+    characters (a multiple of 8, at most `_WINDOW`)."""
+    raw = np.lib.stride_tricks.sliding_window_view(w, width)[at]
+    win = np.frombuffer(raw.tobytes().translate(_TABLE_C), dtype=np.uint8)
+    win = win.reshape(len(at), width)
+    # 0/1 bytes viewed as bools: argmax is faster on bools.
+    length = np.argmax((win & 1).view(bool), axis=1)  # 0: the run never ends
+    end = win[np.arange(len(at)), length]
+    run = win * (np.arange(width) < length[:, None])  # the run's classes, 0 past it
+    # The bits set in any of the run's characters, eight characters at a time.
+    some = np.bitwise_or.reduce(run.view(np.uint64), axis=1)
+    some |= some >> 32
+    some |= some >> 16
+    some |= some >> 8
+    rule_a = ((some & 2) == 0) & ((length == 1) | ((win[:, 0] & 32) == 0))
+    rule_b = (end & 16) != 0
+    dots = (run & 4).sum(axis=1, dtype=np.int32) >= 8
+    signs = ((run[:, 1:] & (run[:, :-1] >> 1)) & 64).any(axis=1)
+    rule_c = ((some & 8) == 0) & (dots | signs)
+    return np.asarray(((end & 1) != 0) & (rule_a | rule_b | rule_c))
 
 
 def _risky_ascii(text: str) -> list[int]:
@@ -297,31 +357,33 @@ def _risky_ascii(text: str) -> list[int]:
     closes: list[int] = []
     for base in range(0, len(text), _BLOCK):
         n = min(_BLOCK, len(text) - base)
-        # The block and three characters past it, zero padded at the text's end; encoded
-        # block by block, so a large file is never held twice.
-        w = text[base : base + n + 3].encode("ascii")
-        w += bytes(n + 3 - len(w))
+        # The block and `_LOOK` characters past it, zero padded at the text's end;
+        # encoded block by block, so a large file is never held twice.
+        w = text[base : base + n + _LOOK].encode("ascii")
+        w += bytes(n + _LOOK - len(w))
         a = np.frombuffer(w.translate(_TABLE_A), dtype=np.uint8)
         b = np.frombuffer(w.translate(_TABLE_B), dtype=np.uint8)
-        a0, a1, a2, a3 = a[:n], a[1 : n + 1], a[2 : n + 2], a[3 : n + 3]
-        token = (a0 & 1).astype(bool) & (a1 & 2).astype(bool)
-        token &= ~((a1 & 4).astype(bool) & (b[2 : n + 2] & 1).astype(bool))
-        token &= ~((a1 & 8).astype(bool) & (a2 & 128).astype(bool))
-        token &= ~(a1 & 16).astype(bool) | ((a2 & 32).astype(bool) & (a3 & 64).astype(bool))
-        found += [
-            base + i
-            for i in np.flatnonzero(token).tolist()
-            if not _DOTTED_QUAD.match(text, base + i) and _RISKY_TOKEN.match(text, base + i)
-        ]
-        after_key = (b[:n] & 4).astype(bool) & (b[1 : n + 1] & 2).astype(bool)
-        after_key &= (a2 & 2).astype(bool)
-        found += [
-            base + i
-            for i in np.flatnonzero(after_key).tolist()
-            if _RISKY_AFTER_JSON_KEY.match(text, base + i)
-        ]
-        found += (np.flatnonzero(b[:n] & 16) + base).tolist()
-        closes += (np.flatnonzero(b[:n] & 8) + base).tolist()
+        # 0/1 bytes viewed as bools: nonzero is several times faster on bools.
+        at = np.flatnonzero((a[:n] & (a[1 : n + 1] >> 1) & 1).view(bool))
+        a1, a2, a3 = a[at + 1], a[at + 2], a[at + 3]
+        keep = ((a1 & 4) == 0) | ((b[at + 2] & 1) == 0)  # `- `: an entry, not `-1`
+        keep &= ((a1 & 8) == 0) | ((a2 & 128) == 0)  # one digit: a safe number
+        # A boolean's first letter counts only with its second and third.
+        keep &= ((a1 & 16) == 0) | (((a2 & 32) != 0) & ((a3 & 64) != 0))
+        number = keep & ((a1 & 8) != 0)
+        if number.any():
+            # Most runs are short: a narrow window first, the full one for the rest.
+            raw, starts = np.frombuffer(w, dtype=np.uint8), at[number] + 1
+            plain = _plain_numbers(raw, starts, _NARROW)
+            plain[~plain] = _plain_numbers(raw, starts[~plain])
+            keep[number] = ~plain
+        found += [base + i for i in at[keep].tolist() if _RISKY_TOKEN.match(text, base + i)]
+        at = np.flatnonzero((b[:n] & 28) != 0)
+        marks = b[at]
+        key = at[((marks & 4) != 0) & ((b[at + 1] & 2) != 0) & ((a[at + 2] & 2) != 0)]
+        found += [base + i for i in key.tolist() if _RISKY_AFTER_JSON_KEY.match(text, base + i)]
+        found += (at[(marks & 16) != 0] + base).tolist()
+        closes += (at[(marks & 8) != 0] + base).tolist()
     ends = (pos for pos in closes if _COLLECTION_KEY_END.match(text, pos))
     return found + _collection_keys(text, ends)
 
