@@ -1,13 +1,13 @@
-"""Loading on both cores: the later part of a large input is read in a forked child
-while this process reads the earlier part.
+"""Loading on every CPU: a large input, cut into units (snapshot._read_parallel), is
+read by this process and forked children, each taking the next unit left.
 
 A forked child shares the text already read (copy-on-write), so nothing is sent to
-it; it sends back what it parsed, pickled, over an anonymous pipe. Those bytes are
-made by this program's own child from its own model objects and never touch a file,
-so unpickling them runs nothing a user chose (a snapshot file is never unpickled:
-compact.py). A child that fails in any way (killed, out of memory, an object pickle
-cannot take) only costs time: its task is run here instead, so the answer never
-depends on whether the split worked.
+it; it sends back each unit's result, pickled, over an anonymous pipe, as soon as it
+has it. Those bytes are made by this program's own child from its own model objects
+and never touch a file, so unpickling them runs nothing a user chose (a snapshot
+file is never unpickled: compact.py). A child that fails in any way (killed, out of
+memory, an object pickle cannot take) only costs time: the units it did not send
+are run here, so the answer never depends on whether the sharing worked.
 
 Forking is skipped where it is unsafe or useless: without `os.fork`, with other
 threads running (the MCP server, a live read: a child would inherit their locks
