@@ -9,7 +9,7 @@ file is never unpickled: compact.py). A child that fails in any way (killed, out
 memory, an object pickle cannot take) only costs time: the units it did not send
 are run here, so the answer never depends on whether the sharing worked.
 
-Forking is skipped where it is unsafe or useless: without `os.fork`, with other
+Forking is skipped where it is unsafe or useless: off Linux, with other
 threads running (the MCP server, a live read: a child would inherit their locks
 held), on one CPU, and when NETPOL_DOCTOR_JOBS=1.
 """
@@ -22,6 +22,7 @@ import multiprocessing
 import operator
 import os
 import pickle
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -38,7 +39,8 @@ JOBS_ENV = "NETPOL_DOCTOR_JOBS"
 
 def cpus() -> int:
     """How many processes may load at once: 1 where forking is unsafe or off."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    # Linux only: macOS frameworks are not fork-safe (Python itself spawns there).
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 1
     try:
         wanted = int(os.environ.get(JOBS_ENV, "0"))
