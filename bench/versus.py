@@ -123,6 +123,20 @@ def bench_versus(
     return SideBySide(pods, nca, tuple(rows))
 
 
+def _line(result: SideBySide, i: int) -> str:
+    """Row `i` of one size: NCA's cell on the first row only (every ratio is over it)."""
+    row = result.rows[i]
+    size = f"{result.pods:>6} {result.pods // 4:>8}" if i == 0 else " " * 15
+    what = f"{row.fmt}: {INPUT_FORMATS[row.fmt]}" if row.output == "summary" else ""
+    nca = result.nca.time_text() if i == 0 else ""
+    ratio = speedup(row.nd, result.nca)
+    line = (
+        f"{size}  {what:<34} {'matrix -o ' + row.output:<20} {row.nd.time_text():>20}  "
+        f"{nca:>30}  {ratio.text() if ratio else '':>10}   {verdict(ratio)}"
+    )
+    return line.rstrip()
+
+
 def render_versus(results: list[SideBySide], runs: int) -> str:
     head = (
         f"{'pods':>6} {'policies':>8}  {'netpol-doctor input':<34} {'command':<20} "
@@ -134,17 +148,7 @@ def render_versus(results: list[SideBySide], runs: int) -> str:
         head,
         "-" * len(head),
     ]
-    for result in results:
-        for i, row in enumerate(result.rows):
-            size = f"{result.pods:>6} {result.pods // 4:>8}" if i == 0 else " " * 15
-            what = f"{row.fmt}: {INPUT_FORMATS[row.fmt]}" if row.output == "summary" else ""
-            ratio = speedup(row.nd, result.nca)
-            nca = result.nca.time_text() if i == 0 else ""
-            lines.append(
-                f"{size}  {what:<34} {'matrix -o ' + row.output:<20} "
-                f"{row.nd.time_text():>20}  {nca:>30}  "
-                f"{ratio.text() if ratio else '':>10}   {verdict(ratio)}".rstrip()
-            )
+    lines += [_line(result, i) for result in results for i in range(len(result.rows))]
     lines.append("")
     lines.append(
         f"{f'median of {runs} runs' if runs > 1 else 'one run'}, whole processes, wall "
