@@ -3,6 +3,7 @@ clusters of growing size, as whole processes.
 
     python bench/scale.py [--sizes 1000,5000,20000] [--peer | --no-peer] [--timeout 900]
                           [--versus-sizes 10000] [--nca PATH] [--peer-timeout 600]
+                          [--versus-peer-timeout SECONDS]
 
 For each size (pods; policies = pods/4; bench/generate.py, cached in bench/.data/ by
 size, seed and generator version), median of `--runs` runs of:
@@ -40,7 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -372,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         help="pod counts for the side by side with NCA, every input format (needs --peer)",
     )
     ap.add_argument(
+        "--versus-peer-timeout",
+        type=float,
+        help="seconds per NCA run in the side by side (default: --peer-timeout); a run "
+        "cut short only bounds the ratio",
+    )
+    ap.add_argument(
         "--shape-sizes",
         default="20000",
         help="pod counts for the shapes table (empty: none); 100000 is `make bench-100k`",
@@ -398,8 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     versus: list[SideBySide] = []
     if peer is not None:
         exe = netpol_doctor_exe()
+        versus_peer = replace(peer, timeout=args.versus_peer_timeout or peer.timeout)
         versus = [
-            bench_versus(exe, pods, args.seed, args.runs, args.timeout, peer)
+            bench_versus(exe, pods, args.seed, args.runs, args.timeout, versus_peer)
             for pods in versus_sizes
         ]
     by_shape = [
