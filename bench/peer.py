@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import IO, Any
 
 BENCH = Path(__file__).resolve().parent
-DATA = BENCH / ".data"
+#: generated clusters (and the tools' outputs), cached; NETPOL_BENCH_DATA moves them
+DATA = Path(os.environ.get("NETPOL_BENCH_DATA") or BENCH / ".data")
 PEER_VENV = BENCH / ".peer-venv"
 NCA_REQUIREMENT = "network-config-analyzer==2.1.0"
 PORT = 8080
@@ -74,6 +75,8 @@ class Run:
     max_rss_kb: int  # ru_maxrss of this child alone (os.wait4), as /usr/bin/time -v
     returncode: int | None
     message: str = ""  # first line of stderr when status is "error"
+    #: user + sys of the command (and the children it waited for); None if unknown
+    cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,8 +91,9 @@ def measure(
 ) -> Run:
     """Run `cmd` to completion or `timeout` seconds (then kill its process group).
 
-    Wall time from spawn to exit; peak RSS from `os.wait4` on this very child (the
-    rusage of one process, unlike RUSAGE_CHILDREN, which is a maximum over all).
+    Wall time from spawn to exit; peak RSS and CPU time of the command alone, as the
+    launcher reports them (the rusage of one process, unlike our RUSAGE_CHILDREN,
+    which is a maximum over all); CPU time up to the kill, from /proc, on a timeout.
     """
     with tempfile.TemporaryFile() as err, open(stdout or os.devnull, "wb") as out:
         start = time.perf_counter()
@@ -105,12 +109,14 @@ def measure(
         lock = threading.Lock()
         exited = False
         killed = False
+        cpu_at_kill: float | None = None
 
         def kill() -> None:
-            nonlocal killed
+            nonlocal killed, cpu_at_kill
             with lock:
                 if not exited:
                     killed = True
+                    cpu_at_kill = _group_cpu(proc.pid)
                     os.killpg(proc.pid, signal.SIGKILL)
 
         timer = threading.Timer(timeout, kill)
@@ -125,36 +131,55 @@ def measure(
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-        rss = _child_rss(err) or int(usage.ru_maxrss)
+        rss, cpu = _launcher_usage(err) or (int(usage.ru_maxrss), None)
         if killed:
-            return Run("timeout", elapsed, rss, None)
+            return Run("timeout", elapsed, rss, None, cpu_seconds=cpu_at_kill)
         if proc.returncode not in ok_codes:
             err.seek(0)
             lines = [ln.strip() for ln in err.read().decode(errors="replace").splitlines()]
-            lines = [ln for ln in lines if ln and not ln.startswith("@rss ")]
+            lines = [ln for ln in lines if ln and not ln.startswith("@usage ")]
             lines = lines or [f"exit code {proc.returncode}"]
             # A Python traceback's first line says nothing; its last names the error.
             first = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-            return Run("error", elapsed, rss, proc.returncode, first)
-        return Run("ok", elapsed, rss, proc.returncode)
+            return Run("error", elapsed, rss, proc.returncode, first, cpu)
+        return Run("ok", elapsed, rss, proc.returncode, cpu_seconds=cpu)
 
 
 _LAUNCH = (
-    "import os,resource,subprocess,sys\n"
+    "import resource,subprocess,sys\n"
     "rc=subprocess.call(sys.argv[1:])\n"
-    "sys.stderr.write('\\n@rss %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "u=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "sys.stderr.write('\\n@usage %d %f\\n' % (u.ru_maxrss, u.ru_utime + u.ru_stime))\n"
     "sys.exit(rc if rc >= 0 else 128 - rc)\n"
 )
 
 
-def _child_rss(err: IO[bytes]) -> int | None:
-    """The command's peak RSS (KiB), as the launcher reported it on stderr."""
+def _launcher_usage(err: IO[bytes]) -> tuple[int, float] | None:
+    """The command's peak RSS (KiB) and CPU seconds, as the launcher reported them."""
     err.seek(0)
     lines = err.read().decode(errors="replace").splitlines()
     for line in reversed(lines):
-        if line.startswith("@rss "):
-            return int(line.split()[1])
+        if line.startswith("@usage "):
+            _, rss, cpu = line.split()
+            return int(rss), float(cpu)
     return None
+
+
+def _group_cpu(pgid: int) -> float | None:
+    """CPU seconds (user + sys, with the children they reaped) of the processes of
+    group `pgid` but its leader, the launcher: the command's CPU time so far.
+    Fields of /proc/PID/stat after the command name: proc(5)."""
+    ticks = 0
+    found = False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process exited meanwhile
+            continue
+        if int(fields[2]) == pgid and int(stat.parent.name) != pgid:
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+            found = True
+    return ticks / os.sysconf("SC_CLK_TCK") if found else None
 
 
 # --- the two tools --------------------------------------------------------------------

@@ -2,6 +2,8 @@
 clusters of growing size, as whole processes.
 
     python bench/scale.py [--sizes 1000,5000,20000] [--peer | --no-peer] [--timeout 900]
+                          [--versus-sizes 10000] [--nca PATH] [--peer-timeout 600]
+                          [--versus-peer-timeout SECONDS]
 
 For each size (pods; policies = pods/4; bench/generate.py, cached in bench/.data/ by
 size, seed and generator version), median of `--runs` runs of:
@@ -13,6 +15,12 @@ size, seed and generator version), median of `--runs` runs of:
 
 and, beside (c), the peer's one-port answer: `nca --connectivity` (it computes every
 port and protocol; there is no one-port option) into a file.
+
+Then, with the peer, the side by side (`--versus-sizes`, default 10000; bench/versus.py):
+`netpol-doctor matrix --port 8080 --output summary` and `--output json` on the
+cluster written in each input format (json, yaml, stream), beside NCA on its JSON
+files, with the ratio and the issue's target (>= 100x); a timed-out NCA makes the
+ratio a lower bound. CPU time (user + sys) is shown beside wall time.
 
 Then the shapes table (`--shape-sizes`, default 20000; `make bench-100k`: 100000):
 `netpol-doctor matrix --port 8080 --output summary` on the same cluster written as
@@ -33,62 +41,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cells import ND_CODES, Cell, median_of, progress, secs
 from generate import cached_cluster
-from peer import DATA, PORT, Run, ensure_peer, measure, nca_command, netpol_doctor_exe
-
-ND_CODES = (0, 1, 3)  # allowed, denied, unknown: all are answers
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """The median of the runs of one command, or why there is none."""
-
-    status: str  # "ok" | "timeout" | "error"
-    seconds: float = 0.0
-    rss_mb: float = 0.0
-    message: str = ""
-
-    def text(self) -> str:
-        if self.status == "ok":
-            return f"{_secs(self.seconds):>8} {self.rss_mb:>7.0f} MB"
-        if self.status == "timeout":
-            return f"{'timeout >' + _secs(self.seconds):>19}"
-        return f"error: {self.message}"[:60]
-
-
-def _secs(s: float) -> str:
-    return f"{s * 1000:.0f}ms" if s < 1 else f"{s:.1f}s"
-
-
-def median_of(runs: int, run: Callable[[], Run]) -> Cell:
-    done: list[Run] = []
-    for _ in range(runs):
-        r = run()
-        if not r.ok:
-            return Cell(r.status, r.seconds, r.max_rss_kb / 1024, r.message)
-        done.append(r)
-    return Cell(
-        "ok",
-        statistics.median(r.seconds for r in done),
-        statistics.median(r.max_rss_kb for r in done) / 1024,
-    )
-
-
-def _progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+from peer import DATA, PORT, ensure_peer, measure, netpol_doctor_exe
+from versus import INPUT_FORMATS, Peer, SideBySide, bench_versus, render_versus
 
 
 def bench_size(
-    pods: int, seed: int, runs: int, timeout: float, peer_timeout: float | None
+    pods: int, seed: int, runs: int, timeout: float, peer: Peer | None
 ) -> tuple[dict[str, Cell], Cell | None]:
     policies = pods // 4
-    _progress(f"[{pods} pods] cluster ({policies} policies, seed {seed}) ...")
+    progress(f"[{pods} pods] cluster ({policies} policies, seed {seed}) ...")
     base = cached_cluster(pods, policies, seed, DATA)
     cluster = base / "cluster"
     q = json.loads((base / "questions.json").read_text())[0]
@@ -131,15 +99,12 @@ def bench_size(
     }
     cells: dict[str, Cell] = {}
     for what, cmd in commands.items():
-        _progress(f"[{pods} pods] netpol-doctor {what} ...")
+        progress(f"[{pods} pods] netpol-doctor {what} ...")
         cells[what] = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
-    peer: Cell | None = None
-    if peer_timeout is not None:
-        nca = ensure_peer()
-        cmd = nca_command(nca, cluster, base / "nca-connectivity.txt")
-        _progress(f"[{pods} pods] nca --connectivity ...")
-        peer = median_of(runs, partial(measure, cmd, peer_timeout))
-    return cells, peer
+    if peer is None:
+        return cells, None
+    progress(f"[{pods} pods] nca --connectivity ...")
+    return cells, peer.cell(base, runs)
 
 
 #: shape name -> (generator shape, file format)
@@ -151,12 +116,7 @@ SHAPES: dict[str, tuple[str, str]] = {
 }
 #: pods -> (seconds, GiB): `matrix --output summary`, whole process (issue #12)
 TARGETS: dict[int, tuple[float, float]] = {20_000: (10.0, 2.0), 100_000: (60.0, 8.0)}
-_DESCRIBE = {
-    "json": "kubectl -o json Lists",
-    "yaml": "kubectl -o yaml Lists",
-    "stream": "one object per YAML doc",
-    "diverse": "-o json, diverse labels, pods/50 ns",
-}
+_DESCRIBE = {**INPUT_FORMATS, "diverse": "-o json, diverse labels, pods/50 ns"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +133,8 @@ class Phases:
         if self.message:
             return self.message[:40]
         return (
-            f"load {_secs(self.load):>6}  matrix {_secs(self.matrix):>6}  "
-            f"summary {_secs(self.summary):>6}  {self.classes:>6} classes"
+            f"load {secs(self.load):>6}  matrix {secs(self.matrix):>6}  "
+            f"summary {secs(self.summary):>6}  {self.classes:>6} classes"
         )
 
 
@@ -202,7 +162,7 @@ def bench_shapes(
     out = []
     for name in shapes:
         shape, fmt = SHAPES[name]
-        _progress(f"[{pods} pods] {name} cluster ({pods // 4} policies, seed {seed}) ...")
+        progress(f"[{pods} pods] {name} cluster ({pods // 4} policies, seed {seed}) ...")
         cluster = cached_cluster(pods, pods // 4, seed, DATA, shape, fmt) / "cluster"
         cmd = [
             exe,
@@ -214,9 +174,9 @@ def bench_shapes(
             "--snapshot",
             str(cluster),
         ]
-        _progress(f"[{pods} pods] {name}: matrix -o summary ...")
+        progress(f"[{pods} pods] {name}: matrix -o summary ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
-        _progress(f"[{pods} pods] {name}: phases ...")
+        progress(f"[{pods} pods] {name}: phases ...")
         out.append((name, cell, _phases(cluster, timeout, runs)))
     return out
 
@@ -241,27 +201,27 @@ def bench_loading(
         q = json.loads((base / "questions.json").read_text())[0]
         question = [q["src"], q["dst"], "--port", str(q["port"]), "--protocol", q["protocol"]]
         cmd = [exe, "diagnose", *question, "--snapshot", str(base / "cluster")]
-        _progress(f"[{pods} pods] {name}: load + diagnose ...")
+        progress(f"[{pods} pods] {name}: load + diagnose ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
         rows.append((f"load + diagnose, {name}", cell, LOAD_TARGETS.get(pods)))
         if name != "json":
             continue
         compact = _packed(exe, base)
         cmd = [exe, "diagnose", *question, "--snapshot", str(compact)]
-        _progress(f"[{pods} pods] compact: load + diagnose ...")
+        progress(f"[{pods} pods] compact: load + diagnose ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
         rows.append(("load compact + diagnose", cell, COMPACT_TARGETS.get(pods)))
         if pods not in REVIEW_TARGETS:
             continue
         cmd = [exe, "lint", "--snapshot", str(compact), "--output", "json"]
-        _progress(f"[{pods} pods] lint ...")
+        progress(f"[{pods} pods] lint ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
         rows.append(("lint -o json (compact)", cell, REVIEW_TARGETS[pods]))
         after = compact.with_name(f"one-policy-removed-{compact.name}")
         if not after.exists():
             _one_policy_removed(compact, after)
         cmd = [exe, "diff", "--before", str(compact), "--after", str(after), "--port", str(PORT)]
-        _progress(f"[{pods} pods] diff ...")
+        progress(f"[{pods} pods] diff ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
         rows.append((f"diff --port {PORT}, one policy removed", cell, REVIEW_TARGETS[pods]))
         # The first policy changes no verdict on PORT; these do (thousands of pairs),
@@ -270,7 +230,7 @@ def bench_loading(
         if not flips.exists():
             _policies_removed(compact, flips)
         cmd = [exe, "diff", "--before", str(compact), "--after", str(flips), "--port", str(PORT)]
-        _progress(f"[{pods} pods] diff, verdicts flipped ...")
+        progress(f"[{pods} pods] diff, verdicts flipped ...")
         cell = median_of(runs, partial(measure, cmd, timeout, ok_codes=ND_CODES))
         rows.append((f"diff --port {PORT}, 4 policies removed", cell, REVIEW_TARGETS[pods]))
     return rows
@@ -388,6 +348,12 @@ def render(results: list[tuple[int, dict[str, Cell], Cell | None]], runs: int, p
     return "\n".join(lines)
 
 
+def _peer(args: argparse.Namespace) -> Peer | None:
+    if not args.peer:
+        return None
+    return Peer(args.nca or ensure_peer(), args.peer_timeout)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,5000,20000", help="pod counts, comma-separated")
@@ -399,6 +365,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--peer-timeout", type=float, default=600, help="seconds per NCA run (10 min)")
     ap.add_argument(
+        "--nca", type=Path, help="the nca executable (default: bench/.peer-venv, made on first use)"
+    )
+    ap.add_argument(
+        "--versus-sizes",
+        default="10000",
+        help="pod counts for the side by side with NCA, every input format (needs --peer)",
+    )
+    ap.add_argument(
+        "--versus-peer-timeout",
+        type=float,
+        help="seconds per NCA run in the side by side (default: --peer-timeout); a run "
+        "cut short only bounds the ratio",
+    )
+    ap.add_argument(
         "--shape-sizes",
         default="20000",
         help="pod counts for the shapes table (empty: none); 100000 is `make bench-100k`",
@@ -408,19 +388,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-        shape_sizes = [int(s) for s in args.shape_sizes.split(",") if s.strip()]
+        sizes, versus_sizes, shape_sizes = (
+            [int(s) for s in text.split(",") if s.strip()]
+            for text in (args.sizes, args.versus_sizes, args.shape_sizes)
+        )
     except ValueError:
-        ap.error("--sizes and --shape-sizes take pod counts, e.g. 1000,5000")
+        ap.error("--sizes, --versus-sizes and --shape-sizes take pod counts, e.g. 1000,5000")
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     if unknown := [s for s in shapes if s not in SHAPES]:
         ap.error(f"unknown shape(s): {', '.join(unknown)}")
+    peer = _peer(args) if sizes or versus_sizes else None
     results = []
     for pods in sizes:
-        cells, nca = bench_size(
-            pods, args.seed, args.runs, args.timeout, args.peer_timeout if args.peer else None
-        )
+        cells, nca = bench_size(pods, args.seed, args.runs, args.timeout, peer)
         results.append((pods, cells, nca))
+    versus: list[SideBySide] = []
+    if peer is not None:
+        exe = netpol_doctor_exe()
+        versus_peer = replace(peer, timeout=args.versus_peer_timeout or peer.timeout)
+        versus = [
+            bench_versus(exe, pods, args.seed, args.runs, args.timeout, versus_peer)
+            for pods in versus_sizes
+        ]
     by_shape = [
         (pods, bench_shapes(pods, shapes, args.seed, args.runs, args.timeout))
         for pods in shape_sizes
@@ -429,14 +418,13 @@ def main(argv: list[str] | None = None) -> int:
         (pods, bench_loading(pods, shapes, args.seed, args.runs, args.timeout))
         for pods in shape_sizes
     ]
-    if results:
-        print(render(results, args.runs, args.peer))
-    if by_shape:
-        print("\n" if results else "", end="")
-        print(render_shapes(by_shape, args.runs))
-    if loading:
-        print()
-        print(render_loading(loading, args.runs))
+    tables = [
+        render(results, args.runs, args.peer) if results else "",
+        render_versus(versus, args.runs) if versus else "",
+        render_shapes(by_shape, args.runs) if by_shape else "",
+        render_loading(loading, args.runs) if loading else "",
+    ]
+    print("\n\n".join(t for t in tables if t))
     return 0
 
 
