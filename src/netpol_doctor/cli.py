@@ -2,62 +2,36 @@
 
 The only module that knows about terminals, flags and exit codes:
 0 allowed, 1 denied, 3 unknown, 2 usage or input error.
+
+Each command imports the library it runs inside its function, and option choices
+the library names are read when click needs them: a command pays at start-up for
+its own modules only, never numpy, the kubernetes client or the MCP SDK when it
+does not use them (tests/test_startup.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import IntEnum
-from ipaddress import ip_network
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .analysis.words import plural
-from .cni import KNOWN_CNIS, CniInfo, detect_cni, profile_named
-from .compact import save_compact
-from .contract import load_contract, verify
-from .diagnose import Symptom, diagnose
-from .diff import diff_snapshots, load_revision
-from .engine import Verdict
 from .errors import NetpolDoctorError
-from .findings import Finding, Severity, unread_input
-from .lint import RULES, LintOptions, lint
-from .live import Collection, Limits, Scope, save, to_snapshot
-from .matrix import compute_matrix, compute_port_sweep
-from .model import IPNetwork, Protocol
-from .podinfo import pod_view
-from .render.changes import contract_dict, diff_dict, render_contract, render_diff
-from .render.diffmd import render_diff_markdown
-from .render.markdown import render_diagnosis_markdown
-from .render.matrixout import (
-    iter_csv,
-    iter_json,
-    iter_sweep_json,
-    render_summary,
-    render_sweep_summary,
-)
-from .render.sarif import render_sarif
-from .render.structured import diagnosis_dict, finding_dict, pod_dict
-from .render.text import (
-    render_diagnosis,
-    render_lint,
-    render_matrix,
-    render_pod,
-    render_problems,
-)
-from .shells import probe as probe_cmd
-from .shells import triage_cmd
-from .snapshot import Snapshot, load_snapshot
-from .targets import resolve
-from .validation import valid_port_name
+
+if TYPE_CHECKING:
+    from .cni import CniInfo
+    from .engine import Verdict
+    from .findings import Finding
+    from .live import Collection, Scope
+    from .model import IPNetwork, Protocol
+    from .snapshot import Snapshot
 
 __all__ = ["ExitCode", "main"]
 
@@ -74,13 +48,56 @@ class ExitCode(IntEnum):
 
 _GRID_LIMIT = 120
 
+#: A verdict's exit code, by the verdict's value (keyed so, the engine is not imported here).
 _VERDICT_EXIT = {
-    Verdict.ALLOWED: ExitCode.ALLOWED,
-    Verdict.DENIED: ExitCode.DENIED,
-    Verdict.UNKNOWN: ExitCode.UNKNOWN,
+    "allowed": ExitCode.ALLOWED,
+    "denied": ExitCode.DENIED,
+    "unknown": ExitCode.UNKNOWN,
 }
 
+
+def _verdict_exit(verdict: Verdict) -> ExitCode:
+    return _VERDICT_EXIT[verdict.value]
+
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+if TYPE_CHECKING:
+    _StrChoice = click.Choice[str]
+else:
+    _StrChoice = click.Choice  # generic from click 8.2 on; 8.1 is supported
+
+
+class _LibraryChoice(_StrChoice):
+    """A choice of names the library owns (CNI profiles, symptoms), read from it when
+    click first needs them (help, a given value), not when the commands are defined."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._names = names
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, _value: Sequence[str]) -> None:
+        pass  # click.Choice.__init__ stores its (empty) argument: the names come from _names
+
+
+@cache
+def _cni_names() -> tuple[str, ...]:
+    from .cni import KNOWN_CNIS
+
+    return tuple(p.name for p in KNOWN_CNIS)
+
+
+@cache
+def _symptom_names() -> tuple[str, ...]:
+    from .diagnose import Symptom
+
+    return tuple(s.value for s in Symptom)
 
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
@@ -140,7 +157,7 @@ def _common(f: F) -> F:
         click.option("--context", default=None, help="Kubeconfig context for a live read."),
         click.option(
             "--cni",
-            type=click.Choice([p.name for p in KNOWN_CNIS]),
+            type=_LibraryChoice(_cni_names),
             default=None,
             help="The network plugin, when it cannot be detected from the input.",
         ),
@@ -158,6 +175,8 @@ def _common(f: F) -> F:
 
 def _scope_for(*specs: str) -> Scope:
     """The namespaces a live read needs for these question endpoints; None: all."""
+    from .live import Scope
+
     namespaces: set[str] = set()
     for spec in specs:
         if spec in ("dns", "apiserver"):
@@ -180,19 +199,28 @@ def _load(
     context: str | None = None,
     scope: Scope | None = None,
 ) -> Snapshot:
+    """Read --snapshot paths, or else the cluster (`scope`: the namespaces to read)."""
     if snapshots:
+        import gc
+
+        from .snapshot import load_snapshot
+
         snapshot = load_snapshot(snapshots)
         # A one-shot process: what was loaded lives to the end, so later collections
         # need not walk it (a library caller keeps the collector's default behaviour).
         gc.freeze()
         return snapshot
+    from .live import Scope, to_snapshot
+
     collection = _collect(kubeconfig, context, scope or Scope(None))
     return to_snapshot(collection)
 
 
 def _collect(kubeconfig: str | None, context: str | None, scope: Scope) -> Collection:
     """Read the cluster; on a terminal, show progress once it takes over a second."""
-    from .live import collect
+    import threading
+
+    from .live import Limits, collect
 
     meta = click.get_current_context().meta
     limits = Limits(meta["live.read_deadline"], meta["live.request_timeout"])
@@ -214,6 +242,8 @@ def _collect(kubeconfig: str | None, context: str | None, scope: Scope) -> Colle
 
 
 def _cni(snapshot: Snapshot, name: str | None) -> CniInfo:
+    from .cni import CniInfo, detect_cni, profile_named
+
     if name is None:
         return detect_cni(snapshot)
     return CniInfo(profile_named(name), forced=True)
@@ -222,6 +252,9 @@ def _cni(snapshot: Snapshot, name: str | None) -> CniInfo:
 def _report_problems(snapshot: Snapshot) -> list[Finding]:
     """Input problems go to stderr whatever the output format (JSON carries them too),
     so a broken input is never silent; returns them."""
+    from .findings import Severity
+    from .render.text import render_problems
+
     shown = [f for f in snapshot.problems if f.severity is not Severity.INFO]
     if shown:
         click.echo(render_problems(shown), err=True, nl=False)
@@ -260,6 +293,8 @@ def _port_number(text: str) -> int | None:
 def _parse_port(value: str) -> int | str:
     """A number, or a name as Kubernetes' IsValidPortName accepts it (what a
     containerPort may be called), so a typo or a shell fragment is not looked up."""
+    from .validation import valid_port_name
+
     number = _port_number(value)
     if number is not None:
         return number
@@ -284,6 +319,8 @@ def _port_number_option(_ctx: click.Context, _param: click.Parameter, value: str
 
 
 def _protocol(value: str) -> Protocol:
+    from .model import Protocol
+
     try:
         return Protocol(value.upper())
     except ValueError:
@@ -332,7 +369,7 @@ def cli() -> None:
 )
 @click.option(
     "--symptom",
-    type=click.Choice([s.value for s in Symptom]),
+    type=_LibraryChoice(_symptom_names),
     default=None,
     help="What the client sees: timeout (policy-like), refused (policy unlikely), nxdomain (DNS).",
 )
@@ -369,7 +406,10 @@ def diagnose_cmd(
     `apiserver` (the `kubernetes` Service's endpoints).
     Exit code: 0 allowed, 1 denied, 3 unknown, 2 usage or input error.
     """
-    snapshot = _load(snapshots, kubeconfig, context, _scope_for(source, destination))
+    from .diagnose import Symptom, diagnose
+
+    scope = None if snapshots else _scope_for(source, destination)
+    snapshot = _load(snapshots, kubeconfig, context, scope)
     icmp = protocol.upper() == "ICMP"
     if port is None and destination not in ("dns", "apiserver") and not icmp:
         raise click.UsageError("--port is required (except for the dns and apiserver checks)")
@@ -385,13 +425,19 @@ def diagnose_cmd(
     )
     problems = _report_problems(snapshot)
     if output == "json":
+        from .render.structured import diagnosis_dict
+
         click.echo(json.dumps(diagnosis_dict(diag, problems), indent=2))
     elif output == "markdown":
+        from .render.markdown import render_diagnosis_markdown
+
         click.echo(render_diagnosis_markdown(diag, problems), nl=False)
     else:
+        from .render.text import render_diagnosis
+
         use = _use_color(color)
         click.echo(render_diagnosis(diag, use), nl=False, color=use)
-    raise SystemExit(_VERDICT_EXIT[diag.verdict])
+    raise SystemExit(_verdict_exit(diag.verdict))
 
 
 @cli.command("pod")
@@ -410,9 +456,13 @@ def pod_cmd(
     color: bool | None,
 ) -> None:
     """Which policies select POD, per direction, and what they admit."""
-    snapshot = _load(
-        snapshots, kubeconfig, context, _scope_for(pod if "/" in pod else f"{namespace}/{pod}")
-    )
+    from .podinfo import pod_view
+    from .render.structured import pod_dict
+    from .render.text import render_pod
+    from .targets import resolve
+
+    scope = None if snapshots else _scope_for(pod if "/" in pod else f"{namespace}/{pod}")
+    snapshot = _load(snapshots, kubeconfig, context, scope)
     target = resolve(snapshot, pod, namespace=namespace)
     views = [pod_view(snapshot, m.endpoint.pod) for m in target.members if m.endpoint.pod]
     if not views:
@@ -481,6 +531,18 @@ def matrix_cmd(
         raise click.UsageError("give --port P, or --all-ports")
     if all_ports and output == "csv":
         raise click.UsageError("--all-ports prints json, text or summary")
+    from .live import Scope
+    from .matrix import compute_matrix, compute_port_sweep
+    from .render.matrixout import (
+        iter_csv,
+        iter_json,
+        iter_sweep_json,
+        render_summary,
+        render_sweep_summary,
+    )
+    from .render.structured import finding_dict
+    from .render.text import render_matrix
+
     proto = _protocol(protocol)
     scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
     snapshot = _load(snapshots, kubeconfig, context, scope)
@@ -522,6 +584,11 @@ def check_cmd(
     output: str,
 ) -> None:
     """Read the input and report every problem in it (exit 2 if any is an error)."""
+    from .analysis.words import plural
+    from .findings import Severity
+    from .render.structured import finding_dict
+    from .render.text import render_problems
+
     snapshot = _load(snapshots, kubeconfig, context)
     problems = snapshot.problems
     if output == "json":
@@ -598,6 +665,8 @@ def lint_cmd(
     """Check policies before they merge: documented rules (docs/lint/), text, JSON or
     SARIF for code scanning. Exit 1 on a finding at --fail-on or worse, 2 on bad input.
     Suppress per object with the annotation netpol-doctor.io/ignore: "id,id"."""
+    from .lint import RULES, LintOptions, lint
+
     known = {r.id for r in RULES}
     for rule_id in (*ignore, *enable):
         if rule_id not in known:
@@ -624,12 +693,19 @@ def report_lint(
     """Print lint's findings and the input's problems in `output` and exit as lint does
     (2 when the input could not all be read, 1 at `fail_on` or worse). `read_from` and
     `heading`: what the kubectl plugin adds (a JSON field, a first text line)."""
+    from .findings import Severity
+    from .lint import RULES
+    from .render.structured import finding_dict
+    from .render.text import render_lint, render_problems
+
     shared = {"policy-invalid", "policy-warning"}  # lint reports these itself
     problems = [p for p in snapshot.problems if p.id not in shared]
     shown = [p for p in problems if p.severity is not Severity.INFO]
     if shown:  # on stderr whatever the format: exit 2 with nothing said helps nobody
         click.echo(render_problems(shown), err=True, nl=False)
     if output == "sarif":
+        from .render.sarif import render_sarif
+
         click.echo(render_sarif(findings, RULES, base_dir=os.getcwd()))
     elif output == "json":
         counts = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
@@ -653,6 +729,8 @@ def report_lint(
 
 
 def _cidr(text: str) -> IPNetwork:
+    from ipaddress import ip_network
+
     try:
         return ip_network(text, strict=False)
     except ValueError:
@@ -677,6 +755,10 @@ def verify_cmd(
     Every matching pod pair is checked; a violation prints the pair and the same
     explanation `diagnose` gives. Exit 1 on any violation. Format: docs/contract.md.
     """
+    from .contract import load_contract, verify
+    from .findings import unread_input
+    from .render.changes import contract_dict, render_contract
+
     contract = load_contract(contract_path)
     snapshot = _load(snapshots, kubeconfig, context)
     problems = _report_problems(snapshot)
@@ -709,7 +791,7 @@ def verify_cmd(
     help="PORT or PROTO/PORT; default: all ports.",
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json", "markdown"]), default="text")
-@click.option("--cni", type=click.Choice([p.name for p in KNOWN_CNIS]), default=None)
+@click.option("--cni", type=_LibraryChoice(_cni_names), default=None)
 def diff_cmd(
     before: str,
     after: str,
@@ -722,6 +804,11 @@ def diff_cmd(
     object changes cause each (biggest blast radius first; markdown: a pull-request
     comment). Exit 0 nothing changed, 1 something changed, 2 a side could not be read
     completely."""
+    from .diff import diff_snapshots, load_revision
+    from .render.changes import diff_dict, render_diff
+    from .render.diffmd import render_diff_markdown
+    from .render.text import render_problems
+
     a, b = load_revision(before), load_revision(after)
     result = diff_snapshots(a, b, namespaces, ports, _cni(b, cni))
     for side, spec, problems in (
@@ -744,6 +831,8 @@ def diff_cmd(
 
 
 def _port_spec(text: str) -> tuple[Protocol, int]:
+    from .model import Protocol
+
     proto, _, number = text.rpartition("/")
     port = _port_number(number)
     if port is None:
@@ -783,6 +872,8 @@ def snapshot_save_cmd(
     managedFields are removed before writing. Reads that were refused are recorded,
     so offline answers are unknown in the same places.
     """
+    from .live import Scope, save
+
     scope = Scope(frozenset(namespaces)) if namespaces else Scope(None)
     collection = _collect(kubeconfig, context, scope)
     files = save(collection, directory)
@@ -813,6 +904,9 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
     typed JSON, checked on load: safe to share (docs/compact-format.md). Input
     problems are printed, and kept in the file so every later run reports them too.
     """
+    from .compact import save_compact
+    from .snapshot import load_snapshot
+
     snapshot = load_snapshot(snapshots)
     _report_problems(snapshot)
     save_compact(snapshot, output)
@@ -821,7 +915,8 @@ def snapshot_pack_cmd(output: str, snapshots: tuple[str, ...]) -> None:
 
 
 # Subcommands in their own modules import the helpers above, so they come after them.
-from .shells import flows_cmd, report_cmd  # noqa: E402
+from .shells import flows_cmd, report_cmd, triage_cmd  # noqa: E402
+from .shells import probe as probe_cmd  # noqa: E402
 
 cli.add_command(flows_cmd.flows)
 cli.add_command(probe_cmd.probe)

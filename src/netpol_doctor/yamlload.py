@@ -44,6 +44,7 @@ Aliases that are accepted are shared objects, as PyYAML builds them.
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,7 +52,6 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
-import numpy as np
 import yaml
 import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -237,7 +237,7 @@ def _risky(text: str, scanned: list[int] | None = None) -> list[int]:
         return [0]  # an empty block scalar ends the document: yaml-rs reads "\n", not ""
     if scanned is not None:
         found = list(scanned)
-    elif len(text) >= _PREFILTER_FROM and text.isascii():
+    elif _prefilter_pays(len(text)) and text.isascii():
         found = _risky_ascii(text)
     else:
         found = [m.start() for m in _RISKY_TOKEN.finditer(text)]
@@ -323,6 +323,15 @@ _BLOCK = 1 << 22
 _LOOK = max(3, _WINDOW)
 # Below this the prefilter's fixed cost (a dozen numpy calls) exceeds the regex scan.
 _PREFILTER_FROM = 1 << 15
+# Below this, importing numpy for the prefilter (0.1-0.15 s) costs more than it saves
+# (about 35 ms per MB over the regexes): a command that has not imported numpy for its
+# own work (diagnose on a small cluster) does not import it here.
+_NUMPY_PAYS_FROM = 1 << 22
+
+
+def _prefilter_pays(size: int) -> bool:
+    """Whether `_risky_ascii` should scan a text of `size` characters."""
+    return size >= max(_PREFILTER_FROM, 0 if "numpy" in sys.modules else _NUMPY_PAYS_FROM)
 
 
 def _plain_numbers(
@@ -353,6 +362,8 @@ def _plain_numbers(
 
 def _risky_ascii(text: str) -> list[int]:
     """`_risky`'s four scans for an ASCII text: the offsets finditer would give."""
+    import numpy as np  # here: only texts of _PREFILTER_FROM and more need it
+
     found: list[int] = []
     closes: list[int] = []
     for base in range(0, len(text), _BLOCK):
@@ -732,7 +743,7 @@ def load_chunks(text: str, chunks: list[_Chunk]) -> list[YamlDocument]:
     if len(chunks) > 1:
         lo = chunks[0].offset
         region = text[lo : chunks[-1].offset + len(chunks[-1].text)]
-        if len(region) >= _PREFILTER_FROM and region.isascii():
+        if _prefilter_pays(len(region)) and region.isascii():
             whole = sorted(lo + pos for pos in _risky_ascii(region))
     for chunk in chunks:
         if chunk.content_line is None:

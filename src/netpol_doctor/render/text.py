@@ -9,9 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 import textwrap
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from ..analysis.rootcause import ROOT_CAUSE_IDS
 from ..analysis.words import plural
@@ -19,12 +17,14 @@ from ..diagnose import Diagnosis, PairResult, pairs_rule, policy_decides
 from ..engine import Decision, DirectionResult, Verdict
 from ..explain import describe_rule, rule_outcome_lines, side_summary
 from ..findings import Finding, Severity
-from ..matrix import CODES, Matrix
 from ..model import Protocol
 from ..podinfo import DirectionView, PodView
 from ..selectors import Tri
 from .safe import printable
 from .structured import decisive_pair
+
+if TYPE_CHECKING:
+    from ..matrix import Matrix
 
 __all__ = ["render_diagnosis", "render_lint", "render_matrix", "render_pod", "render_problems"]
 
@@ -55,6 +55,9 @@ class _Out:
     def render(self, color: bool, width: int | None = None) -> str:
         if not color:
             return "\n".join(t for t, _, _ in self.lines).rstrip() + "\n"
+        from rich.console import Console  # colour only: plain output needs no rich
+        from rich.markup import escape
+
         width = width or shutil.get_terminal_size((100, 24)).columns
         buf = io.StringIO()
         console = Console(
@@ -351,6 +354,8 @@ _CELL = {Verdict.ALLOWED: "+", Verdict.DENIED: ".", Verdict.UNKNOWN: "?"}
 
 def render_matrix(m: Matrix, color: bool = False) -> str:
     """A grid: rows are sources, columns destinations; + allowed, . denied, ? unknown."""
+    from ..matrix import CODES  # here: the matrix (numpy) is for the matrix command only
+
     out = _Out()
     counts = m.counts()
     out.add(

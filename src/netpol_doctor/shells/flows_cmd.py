@@ -2,7 +2,8 @@
 
 A thin shell: reads the logs a line at a time into `analysis.flows`, renders, sets the
 exit code (0 the log and the policies agree, 1 some group disagrees, 2 nothing could be
-read). It imports cli.py's helpers, and cli.py registers it after defining them.
+read). It imports cli.py's helpers, and cli.py registers it after defining them; the
+library it runs is imported when it runs (every command imports this module).
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from functools import cache
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
-from ..analysis.flows import FlowReport, FlowWindow, GroupFolder, analyse
-from ..cli import ExitCode, _cni, _common, _load, _report_problems
-from ..cni import CniInfo, profile_named
-from ..findings import Finding, Severity
-from ..inputs.flowlogs import Format, LineProblem, read_records
-from ..inputs.flowlogs.timeparse import rfc3339
-from ..model import ObjectRef
-from ..render.flows import InputStat, flows_dict, render_flows_markdown, render_flows_text
-from ..render.text import render_problems
-from ..snapshot import Snapshot
+from ..cli import ExitCode, _cni, _common, _LibraryChoice, _load, _report_problems
+
+if TYPE_CHECKING:
+    from ..analysis.flows import FlowReport, FlowWindow, GroupFolder
+    from ..cni import CniInfo
+    from ..findings import Finding
+    from ..inputs.flowlogs import Format, LineProblem
+    from ..render.flows import InputStat
+    from ..snapshot import Snapshot
 
 __all__ = ["explain_logs", "flows", "parse_since"]
 
@@ -38,6 +39,9 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 def parse_since(text: str) -> FlowWindow:
     """An RFC3339 time (absolute), or a duration (30s, 15m, 2h, 1d; bare: seconds)
     counted back from the newest record of the input."""
+    from ..analysis.flows import FlowWindow
+    from ..inputs.flowlogs.timeparse import rfc3339
+
     m = _DURATION.match(text.strip())
     if m:
         seconds = float(m.group(1)) * _SECONDS[m.group(2)]
@@ -65,6 +69,9 @@ def _lines(path: str) -> Iterator[BinaryIO]:
 
 
 def _problem(name: str, p: LineProblem) -> Finding:
+    from ..findings import Finding, Severity
+    from ..model import ObjectRef
+
     where = ObjectRef("file", None, name, file=name, line=p.line)
     return Finding("input-malformed", Severity.ERROR, p.message, (where,))
 
@@ -74,6 +81,11 @@ def _read(
 ) -> tuple[list[InputStat], list[Finding]]:
     """`shown_as`: the name records and problems carry (the MCP tool's temporary file
     is "log" to the assistant)."""
+    from ..findings import Finding, Severity
+    from ..inputs.flowlogs import Format, LineProblem, read_records
+    from ..model import ObjectRef
+    from ..render.flows import InputStat
+
     stats: list[InputStat] = []
     problems: list[Finding] = []
     for path in paths:
@@ -118,6 +130,9 @@ def explain_logs(
 ) -> tuple[FlowReport, list[InputStat], list[Finding]]:
     """The flows pipeline, for this command and the MCP tool: the logs read into groups
     (`fmt`: the log format, None to tell it per file), then each group answered."""
+    from ..analysis.flows import GroupFolder, analyse
+    from ..inputs.flowlogs import Format
+
     folder = GroupFolder(snapshot, window, namespaces)
     stats, problems = _read(paths, Format(fmt) if fmt else None, folder, shown_as)
     return analyse(folder, _plugin(_cni(snapshot, cni), cni, stats), top), stats, problems
@@ -125,6 +140,9 @@ def explain_logs(
 
 def _plugin(snapshot_cni: CniInfo, forced: str | None, stats: list[InputStat]) -> CniInfo:
     """--cni, else what the input shows, else what the logs prove is running."""
+    from ..cni import CniInfo, profile_named
+    from ..inputs.flowlogs import Format
+
     if forced is not None or snapshot_cni.profile is not None:
         return snapshot_cni
     formats = {s.format for s in stats if s.format}
@@ -132,6 +150,13 @@ def _plugin(snapshot_cni: CniInfo, forced: str | None, stats: list[InputStat]) -
         profile = profile_named(Format(formats.pop()).cni)
         return CniInfo(profile, forced=True)
     return snapshot_cni
+
+
+@cache
+def _format_names() -> tuple[str, ...]:
+    from ..inputs.flowlogs import Format
+
+    return tuple(f.value for f in Format)
 
 
 @click.command("flows")
@@ -145,7 +170,7 @@ def _plugin(snapshot_cni: CniInfo, forced: str | None, stats: list[InputStat]) -
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice([f.value for f in Format]),
+    type=_LibraryChoice(_format_names),
     default=None,
     help="The log format (default: told from each file's first record).",
 )
@@ -190,6 +215,10 @@ def _flows(
     Exit code: 0 they agree, 1 some group disagrees, 2 nothing could be read."""
     if files.count("-") > 1:
         raise click.BadParameter("stdin (-) can be read once")
+    from ..analysis.flows import FlowWindow
+    from ..render.flows import flows_dict, render_flows_markdown, render_flows_text
+    from ..render.text import render_problems
+
     window = parse_since(since) if since else FlowWindow()
     snapshot = _load(snapshots, kubeconfig, context)
     _report_problems(snapshot)

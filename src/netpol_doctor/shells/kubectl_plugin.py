@@ -266,7 +266,7 @@ def diagnose_cmd(
     else:
         use = base._use_color(color)
         _emit_text(render_diagnosis(diag, use), where, use)
-    raise SystemExit(base._VERDICT_EXIT[diag.verdict])
+    raise SystemExit(base._verdict_exit(diag.verdict))
 
 
 @kubectl_cli.command("pod")

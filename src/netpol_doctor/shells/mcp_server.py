@@ -12,6 +12,9 @@ for every call (only GET requests, as the CLI).
 
 stdout is the protocol channel: nothing else may print there, so problems in the input
 travel in the results (`problems`), never on stdout.
+
+Every command imports this module (cli.py registers it): the SDK and the analyses the
+tools run are imported when the server is built.
 """
 
 # No `from __future__ import annotations` here: the SDK reads the tools' annotations
@@ -22,25 +25,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 
-from ..contract import load_contract, verify
-from ..diagnose import diagnose
 from ..errors import NetpolDoctorError
-from ..findings import Severity
-from ..lint import RULES, LintOptions, lint
-from ..live import Limits, Scope, collect, to_snapshot
-from ..matrix import compute_matrix
-from ..model import Protocol
-from ..podinfo import pod_view
-from ..render.changes import contract_dict, render_contract
-from ..render.matrixout import render_summary, summary_rows
-from ..render.structured import diagnosis_dict, finding_dict, pod_dict
-from ..render.text import render_diagnosis, render_lint, render_pod
-from ..snapshot import Snapshot, load_snapshot
-from ..targets import resolve
+
+if TYPE_CHECKING:
+    from ..live import Scope
+    from ..model import Protocol
+    from ..snapshot import Snapshot
 
 __all__ = ["Source", "build_server", "mcp"]
 
@@ -60,11 +54,14 @@ class Source:
 
 
 class _Reader:
-    def __init__(self, source: Source, loaded: Snapshot | None = None) -> None:
+    def __init__(self, source: Source, loaded: "Snapshot | None" = None) -> None:
         self.source = source
         self._loaded = loaded
 
-    def read(self, scope: Scope | None = None) -> tuple[Snapshot, dict[str, Any]]:
+    def read(self, scope: "Scope | None" = None) -> "tuple[Snapshot, dict[str, Any]]":
+        from ..live import Limits, Scope, collect, to_snapshot
+        from ..snapshot import load_snapshot
+
         if self.source.snapshots:
             if self._loaded is None:
                 self._loaded = load_snapshot(self.source.snapshots)
@@ -75,7 +72,9 @@ class _Reader:
         return to_snapshot(got), {"context": got.context, "server": got.server}
 
 
-def _protocol(text: str) -> Protocol:
+def _protocol(text: str) -> "Protocol":
+    from ..model import Protocol
+
     try:
         return Protocol(text.upper())
     except ValueError:
@@ -108,16 +107,32 @@ def _one_sentence() -> Iterator[None]:
         raise ToolError(str(exc)) from None
 
 
-def _problems(snapshot: Snapshot) -> list[dict[str, Any]]:
+def _problems(snapshot: "Snapshot") -> list[dict[str, Any]]:
+    from ..findings import Severity
+    from ..render.structured import finding_dict
+
     return [finding_dict(f) for f in snapshot.problems if f.severity is not Severity.INFO]
 
 
-def build_server(source: Source, loaded: Snapshot | None = None) -> Any:
+def build_server(source: Source, loaded: "Snapshot | None" = None) -> Any:
     """The MCPServer with the six tools, reading `source` (`loaded`: its snapshot,
     already read)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
     from pydantic import Field
+
+    from ..contract import load_contract, verify
+    from ..diagnose import diagnose
+    from ..findings import Severity
+    from ..lint import RULES, LintOptions, lint
+    from ..live import Scope
+    from ..matrix import compute_matrix
+    from ..podinfo import pod_view
+    from ..render.changes import contract_dict, render_contract
+    from ..render.matrixout import render_summary, summary_rows
+    from ..render.structured import diagnosis_dict, finding_dict, pod_dict
+    from ..render.text import render_diagnosis, render_lint, render_pod
+    from ..targets import resolve
 
     # Imported here: kubectl_plugin imports cli, which registers this module's command.
     from .kubectl_plugin import _scope, to_spec
@@ -314,6 +329,8 @@ def mcp(snapshots: tuple[str, ...], kubeconfig: str | None, context: str | None)
         raise click.UsageError(
             "the MCP server needs the `mcp` package: pip install 'netpol-doctor[mcp]'"
         ) from None
+    from ..snapshot import load_snapshot
+
     # A snapshot is loaded before serving, so a broken path fails at start.
     loaded = load_snapshot(snapshots) if snapshots else None
     build_server(Source(snapshots, kubeconfig, context), loaded).run("stdio")

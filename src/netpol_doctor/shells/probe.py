@@ -8,6 +8,9 @@ happened, and compares it with the verdict the policies predict
 Safety: `--dry-run` prints the exec calls and makes none; a hostNetwork source is
 refused unless `--allow-host-network` (its test would leave from the node, not from a
 pod, and say nothing about pod policy); each command is bounded by `--timeout`.
+
+Every command imports this module (cli.py registers it): the analyses it runs are
+imported when it runs.
 """
 
 from __future__ import annotations
@@ -16,17 +19,17 @@ import json
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..analysis.probe_compare import Agreement, Observed, Outcome, classify, compare
-from ..analysis.probe_plan import Planned, Result, plan_matrix, plan_single
-from ..diagnose import diagnose
 from ..errors import NetpolDoctorError
-from ..findings import Finding
-from ..model import Pod, Protocol
-from ..render.probe import render_results, results_dict
+
+if TYPE_CHECKING:
+    from ..analysis.probe_compare import Outcome
+    from ..analysis.probe_plan import Planned, Result
+    from ..findings import Finding
+    from ..model import Pod, Protocol
 
 __all__ = ["ExecCall", "ExecReply", "probe", "probe_pair", "run_plan"]
 
@@ -142,6 +145,8 @@ def connect_argv(
     tool: str, host: str, port: int, protocol: Protocol, seconds: int
 ) -> tuple[str, ...] | None:
     """The connect-only command for one tool; None when the tool cannot test this."""
+    from ..model import Protocol
+
     w = str(seconds)
     addr = f"[{host}]" if ":" in host else host
     if protocol is Protocol.UDP:
@@ -168,6 +173,9 @@ def probe_pair(
     seconds: int,
 ) -> tuple[Outcome, list[ExecCall]]:
     """Look for a tool, run one connect test with it; the outcome and the calls made."""
+    from ..analysis.probe_compare import Observed, Outcome, classify
+    from ..model import Protocol
+
     calls: list[ExecCall] = []
 
     def traced(call: ExecCall) -> ExecReply:
@@ -201,6 +209,9 @@ def run_plan(
     seconds: int,
     explain: Callable[[Planned], tuple[Finding, ...]],
 ) -> list[Result]:
+    from ..analysis.probe_compare import Agreement, compare
+    from ..analysis.probe_plan import Result
+
     results = []
     for p in plan:
         outcome, calls = probe_pair(run, p.source, container, p.host, p.port, protocol, seconds)
@@ -288,7 +299,12 @@ def probe(
     Needs RBAC `create` (and, before Kubernetes 1.35, `get`) on pods/exec.
     """
     from .. import cli as c
+    from ..analysis.probe_compare import Agreement
+    from ..analysis.probe_plan import plan_matrix, plan_single
+    from ..diagnose import diagnose
     from ..live_client import Limits
+    from ..model import Protocol
+    from ..render.probe import render_results, results_dict
 
     proto = c._protocol(protocol)
     if proto not in (Protocol.TCP, Protocol.UDP):

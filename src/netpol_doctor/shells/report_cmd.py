@@ -1,26 +1,23 @@
 """`netpol-doctor report`: the self-contained HTML page (heatmap, workload graph,
-isolation, lint findings, diagnoses of the questions asked)."""
+isolation, lint findings, diagnoses of the questions asked).
+
+Every command imports this module (cli.py registers it): the analyses it runs, numpy
+among them, are imported when it runs."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..analysis.grouped import compute_grouped
-from ..analysis.report import report_data
 from ..cli import _cni, _common, _load, _protocol, _report_problems
-from ..diagnose import diagnose
 from ..errors import NetpolDoctorError
-from ..lint import LintOptions, lint
-from ..render.grouped import port_words
-from ..render.html import render_report
-from ..render.structured import finding_dict
-from ..render.text import render_diagnosis
-from ..snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from ..snapshot import Snapshot
 
 __all__ = ["report"]
 
@@ -46,6 +43,9 @@ def _parse_question(text: str) -> tuple[str, str, int | str | None, str]:
 
 
 def _question(snapshot: Snapshot, text: str, cni: Any) -> dict[str, Any]:
+    from ..diagnose import diagnose
+    from ..render.text import render_diagnosis
+
     src, dst, port, proto = _parse_question(text)
     try:
         diag = diagnose(snapshot, src, dst, port, _protocol(proto), cni=cni)
@@ -80,6 +80,13 @@ def _report(
     """One self-contained HTML page: a namespace heatmap with drill-down to workloads,
     the workload graph, isolation per namespace, lint findings and diagnoses."""
     del color
+    from ..analysis.grouped import compute_grouped
+    from ..analysis.report import report_data
+    from ..lint import LintOptions, lint
+    from ..render.grouped import port_words
+    from ..render.html import render_report
+    from ..render.structured import finding_dict
+
     started = time.monotonic()
     for q in questions:  # before the long part: a typo should not cost minutes
         _protocol(_parse_question(q)[3])

@@ -1,6 +1,9 @@
 """`netpol-doctor triage`: from a NotReady alert (Alertmanager webhook payload, file or
 stdin) or `--pod` / `--service`, to a checklist of the pod's network needs, the first
-failing one leading with its fix. Read-only, like every command but `probe`."""
+failing one leading with its fix. Read-only, like every command but `probe`.
+
+Every command imports this module (cli.py registers it): the analyses it runs are
+imported when it runs."""
 
 from __future__ import annotations
 
@@ -9,18 +12,17 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..analysis.triage import Triage, triage_pod, triage_service
-from ..analysis.triage_evidence import Edge, edges_from_contract, edges_from_flows
-from ..contract import load_contract
-from ..engine import Verdict
 from ..errors import NetpolDoctorError
-from ..inputs.alerts import AlertTarget, parse_alerts
-from ..inputs.flowlogs import LineProblem, read_records
-from ..render.triage import render_triage_markdown, render_triage_text, triage_dict
-from ..snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from ..analysis.triage import Triage
+    from ..analysis.triage_evidence import Edge
+    from ..inputs.flowlogs import LineProblem
+    from ..snapshot import Snapshot
 
 __all__ = ["triage"]
 
@@ -78,8 +80,12 @@ def triage(
     Exit code: 0 policy is not the cause, 1 it is, 3 cannot tell, 2 bad input.
     """
     from .. import cli as c
+    from ..analysis.triage import triage_pod, triage_service
+    from ..engine import Verdict
+    from ..inputs.alerts import AlertTarget, parse_alerts
     from ..live import Scope, collect, to_snapshot
     from ..live_client import Limits
+    from ..render.triage import render_triage_markdown, render_triage_text, triage_dict
 
     given = sum(x is not None for x in (payload, pod, service))
     if given != 1:
@@ -123,6 +129,10 @@ def triage(
 def _evidence(snapshot: Snapshot, logs: tuple[str, ...], contracts: tuple[str, ...]) -> list[Edge]:
     """Edges from the logs (read a line at a time; malformed lines are counted on
     stderr, the rest is used) and from the contracts."""
+    from ..analysis.triage_evidence import edges_from_contract, edges_from_flows
+    from ..contract import load_contract
+    from ..inputs.flowlogs import read_records
+
     edges: list[Edge] = []
     for path in logs:
         bad = _Malformed()
@@ -148,6 +158,8 @@ class _Malformed:
     first: LineProblem | None = None
 
     def skip(self, items: Iterable[object]) -> Iterator[object]:
+        from ..inputs.flowlogs import LineProblem
+
         for item in items:
             if isinstance(item, LineProblem):
                 self.count += 1
