@@ -841,18 +841,19 @@ def decode_snapshot(payload: bytes, name: str = "<compact>") -> Snapshot:
     raw_tables = body.get("tables")
     if type(raw_tables) is not list or len(raw_tables) != len(_TABLES):
         raise CompactFormatError(f"{name}: tables: expected {len(_TABLES)} lists")
+    code, table_decoders, decoders = _decoders()
     with _DECODING:  # the generated decoders read the tables through one global
         tables: list[list[Any]] = []
-        _CODE["_T"] = tables
+        code["_T"] = tables
         try:
-            for i, (hint, decode) in enumerate(zip(_TABLES, _TABLE_DECODERS, strict=True)):
+            for i, (hint, decode) in enumerate(zip(_TABLES, table_decoders, strict=True)):
                 tables.append(_decoded(raw_tables[i], hint, decode, f"tables[{i}]", name))
             got = {
-                key: _decoded(body.get(key), hint, _DECODERS[key], key, name)
+                key: _decoded(body.get(key), hint, decoders[key], key, name)
                 for key, hint in _ELEMENTS.items()
             }
         finally:
-            _CODE["_T"] = []
+            code["_T"] = []
     snap = Snapshot()
     snap.namespaces = {ns.name: ns for ns in got["namespaces"]}
     for ns_name in got["synthesized_namespaces"]:
@@ -932,6 +933,8 @@ def _scalar(t: type, where: str) -> Decode:
     return check
 
 
-_CODE, _TABLE_DECODERS, _DECODERS = _generate()
+#: generated on the first load, not at import (40 ms a run that reads YAML or JSON need
+#: not pay)
+_decoders = functools.cache(_generate)
 _DECODING = threading.Lock()
 SCHEMA = _schema_fingerprint()

@@ -48,7 +48,7 @@ import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -650,7 +650,7 @@ def _error_line(exc: BaseException, base: int) -> int | None:
 
 def _load_slow(chunk: _Chunk, want_items: bool = True) -> YamlDocument:
     doc_line = chunk.content_line if chunk.content_line else chunk.line
-    bad = _NOT_PRINTABLE.search(chunk.text)
+    bad = _not_printable().search(chunk.text)
     if bad is not None:
         line = chunk.line + chunk.text.count("\n", 0, bad.start())
         what = f"U+{ord(bad.group()):04X}"
@@ -699,9 +699,11 @@ def _node_item_lines(node: Node, offset: int) -> tuple[int, ...] | None:
     return tuple(offset + n.start_mark.line + 1 for n in seq.value)
 
 
-_NOT_PRINTABLE = re.compile(
-    r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]"
-)
+@cache
+def _not_printable() -> re.Pattern[str]:
+    # Compiled on the first slow-path document, not at import: the astral range costs
+    # the regex compiler 30 ms.
+    return re.compile(r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 
 # --- the stream ------------------------------------------------------------------------
