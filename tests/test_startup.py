@@ -17,15 +17,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cluster"
 
-# Runs the entry point as the console script does, then writes sys.modules to the file
-# named by the first argument (atexit: after main's SystemExit, as the real exit).
+# Runs an entry point (module named by the first argument) as its console script does,
+# then writes sys.modules to the file named by the second (atexit: after main's
+# SystemExit, as at the real exit).
 _WRAPPER = """
-import atexit, json, sys
-out = sys.argv.pop(1)
+import atexit, importlib, json, sys
+entry, out = sys.argv.pop(1), sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
-from netpol_doctor.cli import main
-sys.exit(main(sys.argv[1:]))
+sys.exit(importlib.import_module(entry).main(sys.argv[1:]))
 """
+CLI = "netpol_doctor.cli"
+PLUGIN = "netpol_doctor.shells.kubectl_plugin"
 
 #: never imported by the commands below (third-party, and heavy)
 THIRD_PARTY = ("numpy", "kubernetes", "mcp", "pydantic", "rich", "websocket")
@@ -47,15 +49,16 @@ OTHERS = (
     "netpol_doctor.render.matrixout",
     "netpol_doctor.render.sarif",
     "netpol_doctor.shells.matrix_by",
-    "netpol_doctor.shells.kubectl_plugin",
 )
 
 
-def _imported(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def _imported(
+    tmp_path: Path, *args: str, entry: str = CLI
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     out = tmp_path / "modules.json"
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     done = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, str(out), *args],
+        [sys.executable, "-c", _WRAPPER, entry, str(out), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -63,6 +66,9 @@ def _imported(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[s
         env=env,
     )
     return done, set(json.loads(out.read_text()))
+
+
+_QUESTION = ("monitoring/prometheus-0", "shop/api-7c9d8b6f5-x4kzp", "--port", "9090")
 
 
 def _heavy(modules: set[str], own: tuple[str, ...] = ()) -> list[str]:
@@ -76,37 +82,30 @@ def _heavy(modules: set[str], own: tuple[str, ...] = ()) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("args", "codes", "own"),
+    ("entry", "args", "codes", "own"),
     [
-        (
-            (
-                "diagnose",
-                "monitoring/prometheus-0",
-                "shop/api-7c9d8b6f5-x4kzp",
-                "--port",
-                "9090",
-            ),
-            (0, 1, 3),
-            (),
-        ),
-        (("pod", "shop/api-7c9d8b6f5-x4kzp"), (0,), ()),
-        (("check",), (0,), ()),
-        (("lint",), (0, 1), ("netpol_doctor.lint",)),
+        (CLI, ("diagnose", *_QUESTION), (0, 1, 3), ()),
+        (CLI, ("pod", "shop/api-7c9d8b6f5-x4kzp"), (0,), ()),
+        (CLI, ("check",), (0,), ()),
+        (CLI, ("lint",), (0, 1), ("netpol_doctor.lint",)),
+        (PLUGIN, ("diagnose", *_QUESTION), (0, 1, 3), ()),
+        (PLUGIN, ("pod", "shop/api-7c9d8b6f5-x4kzp"), (0,), ()),
     ],
-    ids=["diagnose", "pod", "check", "lint"],
+    ids=["diagnose", "pod", "check", "lint", "kubectl-diagnose", "kubectl-pod"],
 )
 def test_a_command_imports_only_what_it_runs(
-    tmp_path: Path, args: tuple[str, ...], codes: tuple[int, ...], own: tuple[str, ...]
+    tmp_path: Path, entry: str, args: tuple[str, ...], codes: tuple[int, ...], own: tuple[str, ...]
 ) -> None:
-    done, modules = _imported(tmp_path, *args, "--snapshot", str(EXAMPLES))
+    done, modules = _imported(tmp_path, *args, "--snapshot", str(EXAMPLES), entry=entry)
     assert done.returncode in codes, done.stderr
     assert done.stdout.strip()
     assert "netpol_doctor.snapshot" in modules  # it did read the input
     assert _heavy(modules, own) == []
 
 
-def test_help_imports_no_analysis(tmp_path: Path) -> None:
-    done, modules = _imported(tmp_path, "--help")
+@pytest.mark.parametrize("entry", [CLI, PLUGIN], ids=["netpol-doctor", "kubectl-plugin"])
+def test_help_imports_no_analysis(tmp_path: Path, entry: str) -> None:
+    done, modules = _imported(tmp_path, "--help", entry=entry)
     assert done.returncode == 0, done.stderr
     for command in ("diagnose", "matrix", "flows", "probe", "triage", "report", "mcp"):
         assert f"  {command} " in done.stdout

@@ -20,6 +20,7 @@ with `_` in the file name standing for `-` in the command
   `{"read_from": ..., "pods": [...]}`, where netpol-doctor prints the bare list.
 
 Other commands (`check`, `verify`, `diff`, `snapshot`, ...) are `netpol-doctor`'s.
+As there, each command imports the library it runs when it runs.
 """
 
 from __future__ import annotations
@@ -29,25 +30,16 @@ import re
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import cli as base
-from ..diagnose import Symptom, diagnose
-from ..inputs.workloads import KIND_ALIASES, canonical_kind
-from ..lint import RULES, LintOptions, lint
-from ..live import Scope, to_snapshot
-from ..matrix import compute_matrix, compute_port_sweep
-from ..model import LabelSelector, Operator, Pod, Requirement
-from ..podinfo import pod_view
-from ..render.markdown import render_diagnosis_markdown
-from ..render.matrixout import iter_csv, iter_json, render_summary, render_sweep_summary
-from ..render.structured import diagnosis_dict, finding_dict, pod_dict
-from ..render.text import render_diagnosis, render_matrix, render_pod
-from ..selectors import Tri, match_selector
-from ..snapshot import Snapshot
-from ..targets import resolve
+
+if TYPE_CHECKING:
+    from ..live import Scope
+    from ..model import LabelSelector, Pod
+    from ..snapshot import Snapshot
 
 __all__ = ["kubectl_cli", "main", "parse_label_selector", "read_input", "to_spec"]
 
@@ -77,6 +69,8 @@ def context_namespace(kubeconfig: str | None, context: str | None) -> str:
 def to_spec(arg: str, namespace: str) -> str:
     """kubectl's `TYPE/NAME` -> the `TYPE/NS/NAME` the resolver takes; a bare NAME is
     a pod of `namespace`; `NS/NAME` and the tool's own forms pass through."""
+    from ..inputs.workloads import KIND_ALIASES
+
     head, sep, rest = arg.partition("/")
     if not sep or "/" in rest:
         return arg if sep or arg in ("dns", "apiserver") or ".svc" in arg else f"{namespace}/{arg}"
@@ -88,6 +82,8 @@ def to_spec(arg: str, namespace: str) -> str:
 
 def _scope(*specs: str) -> Scope:
     """The namespaces a live read needs: `deploy/NS/NAME` lives in NS."""
+    from ..inputs.workloads import canonical_kind
+
     plain = []
     for spec in specs:
         head, _, rest = spec.partition("/")
@@ -106,6 +102,8 @@ _TERM = re.compile(
 def parse_label_selector(text: str) -> LabelSelector:
     """kubectl's `-l` syntax (k8s.io/apimachinery labels.Parse): `k=v`, `k==v`, `k!=v`,
     `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, joined by commas."""
+    from ..model import LabelSelector, Operator, Requirement
+
     terms, depth, start = [], 0, 0
     for i, ch in enumerate(text):
         depth += ch == "("
@@ -140,6 +138,8 @@ def _by_key(pod: Pod) -> str:
 def _selected(pods: list[Pod], selector: str | None) -> list[Pod]:
     if selector is None:
         return pods
+    from ..selectors import Tri, match_selector
+
     sel = parse_label_selector(selector)
     return [p for p in pods if match_selector(sel, p.label_map).result is Tri.YES]
 
@@ -157,6 +157,8 @@ def read_input(
     "server": url} (a live read)."""
     if snapshots:
         return base._load(snapshots), {"snapshot": list(snapshots)}
+    from ..live import Scope, to_snapshot
+
     collection = base._collect(kubeconfig, context, scope or Scope(None))
     source = {"context": collection.context, "server": collection.server}
     return to_snapshot(collection), source
@@ -219,7 +221,7 @@ def kubectl_cli() -> None:
 @click.argument("destination")
 @click.option("--port", "-p", metavar="PORT", callback=base._port_option, default=None)
 @click.option("--protocol", default="TCP", show_default=True)
-@click.option("--symptom", type=click.Choice([s.value for s in Symptom]), default=None)
+@click.option("--symptom", type=base._LibraryChoice(base._symptom_names), default=None)
 @_ns_option
 @click.option("--output", "-o", type=click.Choice(["text", "json", "markdown"]), default="text")
 @base._common
@@ -241,12 +243,15 @@ def diagnose_cmd(
 
     Exit code: 0 allowed, 1 denied, 3 unknown, 2 usage or input error.
     """
+    from ..diagnose import Symptom, diagnose
+
     ns = _namespace(namespace, snapshots, kubeconfig, context)
     src, dst = to_spec(source, ns), to_spec(destination, ns)
     icmp = protocol.upper() == "ICMP"
     if port is None and destination not in ("dns", "apiserver") and not icmp:
         raise click.UsageError("--port is required (except for the dns and apiserver checks)")
-    snapshot, where = read_input(snapshots, kubeconfig, context, _scope(src, dst))
+    scope = None if snapshots else _scope(src, dst)
+    snapshot, where = read_input(snapshots, kubeconfig, context, scope)
     diag = diagnose(
         snapshot,
         src,
@@ -259,11 +264,17 @@ def diagnose_cmd(
     )
     problems = base._report_problems(snapshot)
     if output == "json":
+        from ..render.structured import diagnosis_dict
+
         _emit_json(diagnosis_dict(diag, problems), where)
     elif output == "markdown":
+        from ..render.markdown import render_diagnosis_markdown
+
         click.echo(f"<!-- {source_line(where)} -->")
         click.echo(render_diagnosis_markdown(diag, problems), nl=False)
     else:
+        from ..render.text import render_diagnosis
+
         use = base._use_color(color)
         _emit_text(render_diagnosis(diag, use), where, use)
     raise SystemExit(base._verdict_exit(diag.verdict))
@@ -291,13 +302,21 @@ def pod_cmd(
     """Which policies select POD (or every pod -l selects), per direction."""
     if (pod is None) == (selector is None):
         raise click.UsageError("give a POD (TYPE/NAME) or -l SELECTOR, not both")
+    from ..podinfo import pod_view
+    from ..render.structured import pod_dict
+    from ..render.text import render_pod
+    from ..targets import resolve
+
     ns = _namespace(namespace, snapshots, kubeconfig, context)
     if pod is not None:
         spec = to_spec(pod, ns)
-        snapshot, where = read_input(snapshots, kubeconfig, context, _scope(spec))
+        scope = None if snapshots else _scope(spec)
+        snapshot, where = read_input(snapshots, kubeconfig, context, scope)
         target = resolve(snapshot, spec, namespace=ns)
         pods = [m.endpoint.pod for m in target.members if m.endpoint.pod]
     else:
+        from ..live import Scope
+
         scope = Scope(None) if all_namespaces else Scope(frozenset({ns}))
         snapshot, where = read_input(snapshots, kubeconfig, context, scope)
         pool = snapshot.pods if all_namespaces else snapshot.pods_by_namespace.get(ns, [])
@@ -341,6 +360,12 @@ def matrix_cmd(
     """The allowed/denied table for the pods in scope (-n, -A, -l), on one port."""
     if port is None and not all_ports:
         raise click.UsageError("give --port P, or --all-ports")
+    from ..live import Scope
+    from ..matrix import compute_matrix, compute_port_sweep
+    from ..render.matrixout import iter_csv, iter_json, render_summary, render_sweep_summary
+    from ..render.structured import finding_dict
+    from ..render.text import render_matrix
+
     if not namespaces and not all_namespaces and not snapshots:
         namespaces = (context_namespace(kubeconfig, context),)
     if all_namespaces:
@@ -400,6 +425,8 @@ def lint_cmd(
 ) -> None:
     """Check policies (docs/lint/) in the namespace (-n, else the context's; -A: all;
     a snapshot: all of it unless -n)."""
+    from ..lint import RULES, LintOptions, lint
+
     known = {r.id for r in RULES}
     for rule_id in (*ignore, *enable):
         if rule_id not in known:

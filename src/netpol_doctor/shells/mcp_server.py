@@ -20,7 +20,6 @@ tools run are imported when the server is built.
 # No `from __future__ import annotations` here: the SDK reads the tools' annotations
 # (their JSON schemas) at registration, and those are local to `build_server`.
 import json
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,6 +116,8 @@ def _problems(snapshot: "Snapshot") -> list[dict[str, Any]]:
 def build_server(source: Source, loaded: "Snapshot | None" = None) -> Any:
     """The MCPServer with the six tools, reading `source` (`loaded`: its snapshot,
     already read)."""
+    import tempfile
+
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
     from pydantic import Field
