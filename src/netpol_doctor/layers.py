@@ -10,8 +10,9 @@ Imports `model`, `selectors`, `snapshot`, `engine`, `extended`, `adminpolicy`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from . import adminpolicy, calico, cilium
+from . import adminpolicy
 from .engine import Decision, DirectionResult, Endpoint, Semantics, Verdict, evaluate
 from .extended import Action, FamilyVerdict, FlowSide, Step, derived
 from .findings import Finding
@@ -20,6 +21,9 @@ from .parse import ExtendedObject
 from .policy import aws_limits
 from .selectors import Tri, tri_all
 from .snapshot import Snapshot
+
+if TYPE_CHECKING:  # imported where used: a cluster without their objects never needs them
+    from . import calico, cilium
 
 __all__ = [
     "ADMIN_IMPLEMENTERS",
@@ -64,11 +68,19 @@ CILIUM_PLUGINS = frozenset({"cilium", "gke-dataplane-v2"})
 
 def _cilium(snapshot: Snapshot) -> tuple[list[cilium.CiliumPolicy], list[Finding]]:
     objects = [x for x in snapshot.extended if x.api_group == CILIUM_GROUP]
+    if not objects:
+        return [], []
+    from . import cilium
+
     return derived(snapshot, "cilium", lambda: cilium.compile(objects))
 
 
 def _calico(snapshot: Snapshot) -> tuple[list[calico.CalicoPolicy], list[Finding]]:
     objects = [x for x in snapshot.extended if x.api_group in CALICO_GROUPS]
+    if not objects:
+        return [], []
+    from . import calico
+
     return derived(snapshot, "calico", lambda: calico.compile(objects))
 
 
@@ -231,6 +243,8 @@ def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:
     if d.semantics.cni in CILIUM_PLUGINS and exemption != "self":
         # Cilium merges NetworkPolicy with its own rules on each endpoint (and judges
         # host and world identities itself).
+        from . import cilium
+
         return Layer(side, cilium.direction(flow(tuple(_cilium(snapshot)[0]))))
     if exemption in ("self", "not-a-pod", "host-network"):
         # ADM-19/ADM-20: hostNetwork pods, outside addresses and a pod's own IP are not
@@ -244,6 +258,8 @@ def _side(snapshot: Snapshot, d: Decision, side: DirectionResult) -> Layer:
     first = adminpolicy.before_network_policy(admin)
     if first.action in (Action.ALLOW, Action.DENY):
         return Layer(side, first)
+    from . import calico
+
     middle = calico.direction(flow(tuple(_calico(snapshot)[0])))
     steps = first.steps + middle.steps
     certainty = tri_all([first.certainty, middle.certainty])
