@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
-import multiprocessing
 import operator
 import os
 import pickle
@@ -63,6 +62,8 @@ def run_shared(units: Sequence[Callable[[], T]]) -> list[T]:
     workers = min(cpus(), len(units))
     if workers < 2:
         return [unit() for unit in units]
+    import multiprocessing  # here: 15-30 ms at start that a small input does not need
+
     # The first (costliest) unit is this process's: it has no transfer to pay.
     taken = multiprocessing.get_context("fork").Value("q", 1)  # the next unit to take
 
