@@ -50,11 +50,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+if TYPE_CHECKING:
+    import numpy as np  # imported by the prefilter when it runs (_prefilter_pays)
 
 __all__ = [
     "MAX_ALIAS_NODES",
@@ -340,6 +343,8 @@ def _plain_numbers(
     """Which of the tokens starting at `at` (offsets in `w`, a block's bytes and
     `_LOOK` more) rules A, B and C above prove not risky from their first `width`
     characters (a multiple of 8, at most `_WINDOW`)."""
+    import numpy as np
+
     raw = np.lib.stride_tricks.sliding_window_view(w, width)[at]
     win = np.frombuffer(raw.tobytes().translate(_TABLE_C), dtype=np.uint8)
     win = win.reshape(len(at), width)
