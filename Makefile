@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint browser report-png bench bench-quick bench-100k clean venv
+.PHONY: demo test lint browser report-png bench bench-quick bench-100k bytecode clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,19 +53,26 @@ report-png: $(STAMP) browser
 # up to --peer-timeout, 10 minutes, each time); with them, about an hour. `make
 # bench-quick` skips the peer and both. All end with the shapes table at 20,000 pods
 # (matrix -o summary on json, yaml, stream and diverse inputs); `make bench-100k` is
-# that table at 100,000 pods (json and diverse; ~15 minutes, ~6 GB of disk and memory).
-bench: $(STAMP)
+# that table at 100,000 pods (json, yaml and diverse; the first run generates the
+# clusters, ~20 minutes more; ~7 GB of disk).
+# Whole-process timings as an installed tool runs: pip compiles a wheel's modules at
+# install time, while an editable install under PYTHONDONTWRITEBYTECODE=1 would
+# compile every module on every run (0.2-0.3 s each).
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src
+
+bench: $(STAMP) bytecode
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/flows.py --records 1000000
 	$(BIN)/python bench/scale.py --sizes 1000,5000,20000 --versus-sizes 10000
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) bytecode
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/flows.py --mb 20
 	$(BIN)/python bench/scale.py --sizes 1000,5000,20000 --no-peer --runs 1
 
-bench-100k: $(STAMP)
-	$(BIN)/python bench/scale.py --sizes '' --shape-sizes 100000 --shapes json,diverse --no-peer --runs 1
+bench-100k: $(STAMP) bytecode
+	$(BIN)/python bench/scale.py --sizes '' --shape-sizes 100000 --shapes json,yaml,diverse --no-peer --runs 1
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
