@@ -43,6 +43,7 @@ from .yamlload import (
     ListSplit,
     YamlDocument,
     documents_in,
+    expect_large_input,
     load_chunks,
     load_piece,
     load_stream,
@@ -402,6 +403,8 @@ def _read_parallel(
     sources: list[_Source | Problem], default_namespace: str, cpus_: int
 ) -> Iterator[Item | ParsedItem]:
     texts = [s for s in sources if isinstance(s, _Source)]
+    if not all(s.is_json for s in texts):
+        expect_large_input()  # before the fork: every process reads YAML pieces
     total = sum(_cost(s, len(s.text)) for s in texts)
     # Units of about a 64th of each CPU's share: the last ones taken even out when
     # the processes finish (a byte of policy costs several times a byte of pod).

@@ -64,6 +64,7 @@ __all__ = [
     "ListSplit",
     "YamlDocument",
     "documents_in",
+    "expect_large_input",
     "load_chunks",
     "load_piece",
     "load_stream",
@@ -330,6 +331,13 @@ _PREFILTER_FROM = 1 << 15
 # (about 35 ms per MB over the regexes): a command that has not imported numpy for its
 # own work (diagnose on a small cluster) does not import it here.
 _NUMPY_PAYS_FROM = 1 << 22
+
+
+def expect_large_input() -> None:
+    """For a caller about to load several MB cut into pieces: each piece may be below
+    the size where importing numpy pays for itself, the whole is not, so the
+    prefilter is made ready for every piece (`_prefilter_pays`)."""
+    import numpy  # noqa: F401
 
 
 def _prefilter_pays(size: int) -> bool:
