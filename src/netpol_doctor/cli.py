@@ -201,15 +201,11 @@ def _load(
 ) -> Snapshot:
     """Read --snapshot paths, or else the cluster (`scope`: the namespaces to read)."""
     if snapshots:
-        import gc
-
         from .snapshot import load_snapshot
 
-        snapshot = load_snapshot(snapshots)
-        # A one-shot process: what was loaded lives to the end, so later collections
-        # need not walk it (a library caller keeps the collector's default behaviour).
-        gc.freeze()
-        return snapshot
+        # A one-shot process: what was loaded lives to the end, so no collection need
+        # walk it (a library caller keeps the collector's default behaviour).
+        return load_snapshot(snapshots, keep=True)
     from .live import Scope, to_snapshot
 
     collection = _collect(kubeconfig, context, scope or Scope(None))
