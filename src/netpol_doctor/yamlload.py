@@ -443,18 +443,25 @@ class _Span:
     line: int  # absolute line where the entry's content starts
 
 
-def _item_spans(chunk: _Chunk) -> list[_Span] | None:
-    """The entries of a block `items:` sequence at the top of the document; None when
-    it is not found plainly (flow style, indented document, `items` given twice)."""
-    text = chunk.text
-    found = [m.end() for m in _ITEMS_KEY.finditer(text)]
+def _first_entry(text: str) -> re.Match[str] | None:
+    """The first entry's dash (its indent in group 1) of the block sequence under the
+    document's one top-level `items:` key; None when there is no such key, or two,
+    or its value is not a block sequence."""
+    found = [m.end() for at in _finds(text, "\nitems:") if (m := _ITEMS_KEY.match(text, at))]
     at_start = _ITEMS_KEY_AT_START.match(text)
     if at_start:
         found.append(at_start.end())
     if len(found) != 1:
         return None
     first = _CONTENT.search(text, found[0])
-    head = _FIRST_ENTRY.match(text, first.start()) if first else None
+    return _FIRST_ENTRY.match(text, first.start()) if first else None
+
+
+def _item_spans(chunk: _Chunk) -> list[_Span] | None:
+    """The entries of a block `items:` sequence at the top of the document; None when
+    it is not found plainly (flow style, indented document, `items` given twice)."""
+    text = chunk.text
+    head = _first_entry(text)
     if head is None:
         return None
     entry, stop = _entry_patterns(len(head.group(1)))
@@ -799,14 +806,7 @@ def split_list(text: str, parts: int) -> ListSplit | None:
     chunk = _single_chunk(text)
     if chunk is None or chunk.stray or chunk.content_line is None:
         return None
-    found = [m.end() for at in _finds(text, "\nitems:") if (m := _ITEMS_KEY.match(text, at))]
-    at_start = _ITEMS_KEY_AT_START.match(text)
-    if at_start:
-        found.append(at_start.end())
-    if len(found) != 1:
-        return None
-    first = _CONTENT.search(text, found[0])
-    head = _FIRST_ENTRY.match(text, first.start()) if first else None
+    head = _first_entry(text)
     if head is None:
         return None
     entry, stop = _entry_patterns(len(head.group(1)))
