@@ -479,30 +479,6 @@ def test_a_stream_scanned_whole_reads_as_scanned_per_document(
             assert same(a[0], w[0]) and a[1:] == w[1:], text
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "a: 1\n",
-        "# c\n\n  \nitems:\n- a\n",
-        "%YAML 1.1\n---\na: 1\n",
-        "%YAML 1.1\na: 1\n",
-        "---\na: 1\n",
-        "a: 1\n---\nb: 2\n",
-        "a: 1\n...\n",
-        "a: 1\n...\nb: 2\n",
-        "",
-        "# only a comment\n",
-        "a: |\n  ---x\n",
-        "a: 1\r\nb: 2\r\n",
-    ],
-)
-def test_one_document_is_cut_as_the_stream_cutter_cuts_it(text: str) -> None:
-    from netpol_doctor.yamlload import _chunks, _single_chunk
-
-    chunks = _chunks(text)
-    assert _single_chunk(text) == (chunks[0] if len(chunks) == 1 else None)
-
-
 # --- the prefilter's plain numbers (rules A-C of `_plain_numbers`) ------------------------
 
 # Tokens a dump is full of, and their near misses: each rule's edge on either side.

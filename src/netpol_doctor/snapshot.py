@@ -455,12 +455,12 @@ def _whole_file(s: _Source, default_namespace: str) -> list[Item | ParsedItem]:
 def _yaml_pieces(s: _Source, parts: int, default_namespace: str) -> list[tuple[float, Unit]] | None:
     """Units reading runs of a YAML file's List entries or documents, or None when
     it cuts neither way."""
-    split = split_list(s.text, parts)
-    if split is not None:
-        return _list_pieces(split, s.name, default_namespace)
     text = s.text.removeprefix("\ufeff")
     chunks = stream_chunks(text)
-    if len(chunks) < 2:
+    if len(chunks) == 1:
+        split = split_list(text, chunks[0], parts)
+        return None if split is None else _list_pieces(split, s.name, default_namespace)
+    if not chunks:
         return None
     starts = [c.offset for c in chunks]
     cuts = sorted(

@@ -799,12 +799,11 @@ class ListSplit:
     counts: tuple[int, ...]  # entries in each piece, as the text shows them
 
 
-def split_list(text: str, parts: int) -> ListSplit | None:
-    """`text` cut into `parts` pieces of about the same size, or None when it is not
-    one document holding a plain block `items:` sequence (then load it whole)."""
-    text = _without_bom(text)
-    chunk = _single_chunk(text)
-    if chunk is None or chunk.stray or chunk.content_line is None:
+def split_list(text: str, chunk: _Chunk, parts: int) -> ListSplit | None:
+    """`text`, whose one document is `chunk` (`stream_chunks`), cut into `parts`
+    pieces of about the same size, or None when it does not hold a plain block
+    `items:` sequence (then load it whole)."""
+    if chunk.stray or chunk.content_line is None:
         return None
     head = _first_entry(text)
     if head is None:
@@ -834,19 +833,6 @@ def split_list(text: str, parts: int) -> ListSplit | None:
     counts = tuple(1 + text.count(dash, a, b) for a, b in pairwise(cuts))
     rest = text[: head.start()] + text[end:]
     return ListSplit(_Chunk(rest, chunk.line, chunk.content_line), pieces, counts)
-
-
-def _single_chunk(text: str) -> _Chunk | None:
-    """The one document of `text` as `_chunks` cuts it, or None when there are more
-    (or none). A text with no marker line is one document: found with str.find, in
-    C, rather than by the marker regex over the whole text."""
-    if text.startswith(("---", "...")) or "\n---" in text or "\n..." in text:
-        chunks = _chunks(text)
-        return chunks[0] if len(chunks) == 1 else None
-    m = _CONTENT_NOT_DIRECTIVE.search(text)
-    if m is None:
-        return None
-    return _Chunk(text, 1, 1 + text.count("\n", 0, m.start()))
 
 
 def _finds(text: str, needle: str) -> Iterator[int]:

@@ -84,20 +84,14 @@ def workload_of(pod: Pod, owners: OwnerIndex) -> WorkloadRef:
 def _climb(kind: str, ns: str, name: str, pod: Pod, owners: OwnerIndex) -> WorkloadRef:
     if kind == "ReplicaSet":
         if owners.has(kind, ns, name):
-            up = owners.owners[(kind, ns, name)]
-            if up is not None and up[0] == "Deployment":
-                return WorkloadRef(ns, "Deployment", up[1])
-            return WorkloadRef(ns, kind, name)
+            return _owned_by(kind, ns, name, "Deployment", owners)
         suffix = pod.label_map.get(TEMPLATE_HASH_LABEL)
         if suffix and name.endswith(f"-{suffix}") and len(name) > len(suffix) + 1:
             return WorkloadRef(ns, "Deployment", name[: -len(suffix) - 1])
         return WorkloadRef(ns, kind, name)
     if kind == "Job":
         if owners.has(kind, ns, name):
-            up = owners.owners[(kind, ns, name)]
-            if up is not None and up[0] == "CronJob":
-                return WorkloadRef(ns, "CronJob", up[1])
-            return WorkloadRef(ns, kind, name)
+            return _owned_by(kind, ns, name, "CronJob", owners)
         prefix, _, stamp = name.rpartition("-")
         if prefix and stamp.isdigit() and owners.has("CronJob", ns, prefix):
             return WorkloadRef(ns, "CronJob", prefix)
@@ -117,3 +111,12 @@ def group_pods(snapshot: Snapshot, pods: Sequence[Pod]) -> tuple[list[WorkloadRe
 def sort_key(w: WorkloadRef) -> tuple[int, str, int, str]:
     kind = KIND_ORDER.index(w.kind) if w.kind in KIND_ORDER else len(KIND_ORDER)
     return (w.namespace is None, w.namespace or "", kind, w.name)
+
+
+def _owned_by(kind: str, ns: str, name: str, parent: str, owners: OwnerIndex) -> WorkloadRef:
+    """The `parent` (Deployment, CronJob) that controls this ReplicaSet or Job in the
+    input, or the object itself when none does."""
+    up = owners.owners[(kind, ns, name)]
+    if up is not None and up[0] == parent:
+        return WorkloadRef(ns, parent, up[1])
+    return WorkloadRef(ns, kind, name)
