@@ -5,6 +5,7 @@ the reads that were impossible. Reads files and directories (YAML, JSON, kubectl
 
 from __future__ import annotations
 
+import copyreg
 import gc
 import json
 import os
@@ -188,7 +189,21 @@ class ParsedItem:
     origin: Origin
 
 
-pickle_by_constructor(ParsedItem)
+def _parsed_item(
+    obj: Any, kind: str, findings: list[Finding], rejected: ObjectRef | None, origin: Origin
+) -> ParsedItem:
+    return ParsedItem(ParseResult(obj, kind, findings, rejected), origin)
+
+
+# A child sends each object as one flat tuple: a ParseResult pickled apart (a plain
+# dataclass: its __dict__, keys and all) cost a fifth of a pod's transfer.
+copyreg.pickle(
+    ParsedItem,
+    lambda p: (
+        _parsed_item,
+        (p.result.obj, p.result.kind, p.result.findings, p.result.rejected, p.origin),
+    ),
+)
 pickle_by_constructor(Origin)
 
 

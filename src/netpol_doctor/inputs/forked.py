@@ -23,6 +23,7 @@ import os
 import pickle
 import sys
 import threading
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -150,21 +151,24 @@ def _start(
 
 # Frozen slotted dataclasses pickle through a generic __setstate__ that calls
 # dataclasses.fields() for each object: most of a pod's transfer. The classes a
-# large input is made of are rebuilt from their fields by `fast_constructor`.
+# large input is made of are pickled as their fields and rebuilt by a copy of
+# `model.fast_constructor`, bound to a name in this module: pickle finds a function
+# by name, and calling the constructor itself saves a lookup per object.
 def pickle_by_constructor(cls: type) -> None:
     """Pickle the frozen, slotted dataclass `cls` as its fields, rebuilt by
     `model.fast_constructor`."""
     fields = dataclasses.fields(cls)
     assert all(f.init for f in fields), cls
     values = operator.attrgetter(*(f.name for f in fields))
+    made: types.FunctionType = model.fast_constructor(cls)  # type: ignore[assignment]
+    name = f"_make_{cls.__module__.replace('.', '_')}_{cls.__qualname__.replace('.', '_')}"
+    make = types.FunctionType(made.__code__, made.__globals__, name)
+    make.__module__, make.__qualname__ = __name__, name
+    globals()[name] = make
     if len(fields) == 1:
-        copyreg.pickle(cls, lambda obj: (_rebuild, (cls, (values(obj),))))
+        copyreg.pickle(cls, lambda obj: (make, (values(obj),)))
     else:
-        copyreg.pickle(cls, lambda obj: (_rebuild, (cls, values(obj))))
-
-
-def _rebuild(cls: type[T], values: tuple[Any, ...]) -> T:
-    return model.fast_constructor(cls)(*values)
+        copyreg.pickle(cls, lambda obj: (make, values(obj)))
 
 
 def _frozen_dataclasses(module: Any) -> list[type]:
