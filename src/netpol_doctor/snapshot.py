@@ -877,14 +877,14 @@ def build_snapshot(
     seen: dict[tuple[str, str | None, str], ObjectRef] = {}
     objects: dict[tuple[str, str | None, str], Any] = {}
     for item in items:
-        if isinstance(item, Finding):
+        if isinstance(item, ParsedItem):  # most of a large input's items: tested first
+            result, origin = item.result, item.origin
+        elif isinstance(item, Finding):
             snap.problems.append(item)
             continue
-        if isinstance(item, InputGap):  # its input-unreadable problem says why
+        elif isinstance(item, InputGap):  # its input-unreadable problem says why
             input_gaps.setdefault((item.resource, item.namespace), item.reason)
             continue
-        if isinstance(item, ParsedItem):
-            result, origin = item.result, item.origin
         else:
             doc, origin = item
             if _is_meta(doc):
@@ -899,7 +899,8 @@ def build_snapshot(
                         snap.problems.append(it)
                 continue
             result = parsed.result
-        snap.problems.extend(_with_item(f, origin) for f in result.findings)
+        if result.findings:
+            snap.problems.extend(_with_item(f, origin) for f in result.findings)
         if result.rejected is not None:
             snap.rejected_policies.append(result.rejected)
         if result.obj is None:
@@ -1016,14 +1017,18 @@ def _template_pods(snap: Snapshot) -> list[Pod]:
     """Pods for workloads with no live Pod in the input (a GitOps repo has none)."""
     from .selectors import Tri, match_selector
 
-    if all(w.template is None for w in snap.workloads):
+    wanted = {w.ref.namespace or "default" for w in snap.workloads if w.template is not None}
+    if not wanted:
         return []  # nothing to add: the live pods are not indexed (100,000 of them)
+    # Only the namespaces of workloads with a template: a cluster dump has a few
+    # DaemonSets beside 100,000 live pods.
     live_by_ns: dict[str, list[Pod]] = defaultdict(list)
     for p in snap.pods:
-        live_by_ns[p.namespace].append(p)
+        if (ns := p.namespace) in wanted:
+            live_by_ns[ns].append(p)
     workload_keys = {(w.ref.kind, w.ref.namespace, w.ref.name) for w in snap.workloads}
     out: list[Pod] = []
-    taken = {p.key for p in snap.pods}
+    taken = {p.key for pods in live_by_ns.values() for p in pods}
     for w in snap.workloads:
         if w.template is None:
             continue
