@@ -481,13 +481,14 @@ def _yaml_pieces(s: _Source, parts: int, default_namespace: str) -> list[tuple[f
     cuts = sorted(
         {0, len(chunks)} | {bisect_left(starts, len(text) * k // parts) for k in range(1, parts)}
     )
-    return [
-        (
-            float(starts[b] if b < len(chunks) else len(text)) - starts[a],
-            partial(_read_documents_run, text, chunks, a, b, s.name, default_namespace),
-        )
-        for a, b in pairwise(cuts)
-    ]
+    out: list[tuple[float, Unit]] = []
+    before = 0  # documents before the run: each run counting its own would be quadratic
+    for a, b in pairwise(cuts):
+        run = chunks[a:b]
+        unit = partial(_read_documents_run, text, run, before, s.name, default_namespace)
+        out.append((float(starts[b] if b < len(chunks) else len(text)) - starts[a], unit))
+        before += documents_in(run)
+    return out
 
 
 def _json_pieces(s: _Source, parts: int, default_namespace: str) -> list[tuple[float, Unit]] | None:
@@ -579,13 +580,12 @@ def _parsed_or_none(
 
 
 def _read_documents_run(
-    text: str, chunks: list[Any], a: int, b: int, name: str, default_namespace: str
+    text: str, chunks: list[Any], before: int, name: str, default_namespace: str
 ) -> list[Item | ParsedItem] | None:
-    """Documents a..b-1 of a stream, as `_yaml_documents` reads them; None if one is
-    broken."""
-    before = documents_in(chunks[:a])
+    """The documents of a run of a stream's chunks, `before` documents into it, as
+    `_yaml_documents` reads them; None if one is broken."""
     items: list[Item] = []
-    for j, doc in enumerate(load_chunks(text, chunks[a:b])):
+    for j, doc in enumerate(load_chunks(text, chunks)):
         if doc.error is not None:
             return None
         items.extend(_duplicate_keys(doc, name, before + j + 1))
