@@ -128,37 +128,71 @@ def _line_counter(text: str) -> Callable[[int], int]:
 
 
 def _chunks(text: str) -> list[_Chunk]:
-    line = _line_counter(text)
     out: list[_Chunk] = []
-    # (start, marker) of each segment: "" for the stream's start, "---" or "...".
-    bounds: list[tuple[int, str]] = [(0, "")]
-    first_marker = _MARKER_AT_START.match(text)
-    if first_marker:
-        bounds = [(0, first_marker.group())]
-    bounds += [(m.start() + 1, m.group()[1:]) for m in _MARKER.finditer(text)]
+    # Each segment starts at a marker (`---` or `...`), or at the stream's start
+    # without one; `lines[i]` is the line of `starts[i]`.
+    starts, lines = _markers(text)
+    first_marked = _MARKER_AT_START.match(text) is not None
+    ends = starts[1:]
+    ends.append(len(text))
+    count = text.count
     pending: tuple[int, int] | None = None  # directive lines waiting for their `---`
-    for i, (start, marker) in enumerate(bounds):
-        end = bounds[i + 1][0] if i + 1 < len(bounds) else len(text)
-        first = line(start)
-        if marker == "---":
-            rest = _EMPTY_REST.match(text, start + 3)
-            content: int | None = first
-            if rest is not None:  # nothing after the `---`: content starts below
-                m = _CONTENT.search(text, rest.end(), end)
-                content = line(m.start()) if m else None
-            begin, begin_line = pending if pending else (start, first)
-            out.append(_Chunk(text[begin:end], begin_line, content, offset=begin))
+    for i, (start, end, line) in enumerate(zip(starts, ends, lines, strict=True)):
+        kind = text[start] if i or first_marked else ""  # "-", ".", or "": no marker
+        if kind == "-":
+            # `_EMPTY_REST` after the dashes (a bare `---\n` is most documents').
+            if text.startswith("\n", start + 3):
+                rest = start + 4
+            else:
+                m = _EMPTY_REST.match(text, start + 3)
+                rest = m.end() if m else -1
+            content: int | None = line
+            if rest >= 0:  # nothing after the `---`: content starts below
+                at = _content_below(text, rest, end)
+                content = line + count("\n", start, at) if at >= 0 else None
+            begin, begin_line = pending if pending else (start, line)
+            out.append(_Chunk(text[begin:end], begin_line, content, False, begin))
             pending = None
             continue
-        body = start + len(marker)
+        body = start + 3 if kind else start
         m = _CONTENT_NOT_DIRECTIVE.search(text, body, end)
         if m is not None:
-            out.append(_Chunk(text[body:end], first, line(m.start()), marker == "...", offset=body))
+            content = line + count("\n", start, m.start())
+            out.append(_Chunk(text[body:end], line, content, kind == ".", body))
             pending = None
         else:
             d = _DIRECTIVE.search(text, body, end)
-            pending = (d.start(), line(d.start())) if d else None
+            pending = (d.start(), line + count("\n", start, d.start())) if d else None
     return out
+
+
+def _content_below(text: str, pos: int, end: int) -> int:
+    """Where `_CONTENT.search(text, pos, end)` matches (-1: nowhere), `pos` being a
+    line's start. Comment lines (helm's `# Source: ...`) and a first character that
+    starts content are settled here, without a regex call per document."""
+    while pos < end:
+        c = text[pos]
+        if c == "#":
+            pos = text.find("\n", pos, end) + 1
+            if pos == 0:
+                return -1
+        elif c in " \t\r\n":
+            m = _CONTENT.search(text, pos, end)
+            return m.start() if m else -1
+        else:
+            return pos
+    return -1
+
+
+def _markers(text: str) -> tuple[list[int], list[int]]:
+    """0 and the start of every `---`/`...` line after the first (`_MARKER`), and the
+    line of each: each newline counted once, in C. (numpy was slower here: finding
+    the newlines and looking at the characters after each cost more than the regex,
+    which skips to each newline in C, and str.count together.)"""
+    starts = [0]
+    starts += [m.start() + 1 for m in _MARKER.finditer(text)]
+    count = text.count
+    return starts, list(accumulate((count("\n", a, b) for a, b in pairwise(starts)), initial=1))
 
 
 # --- the fast path ---------------------------------------------------------------------
