@@ -56,6 +56,8 @@ import yaml
 import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .model import fast_constructor
+
 if TYPE_CHECKING:
     import numpy as np  # imported by the prefilter when it runs (_prefilter_pays)
 
@@ -88,6 +90,14 @@ class YamlDocument:
     item_lines: tuple[int, ...] | None
     error: str | None = None
     duplicate_keys: tuple[tuple[int, str], ...] = ()
+
+
+# The fast path builds one per document: `fast_constructor` sets the slots directly
+# (a frozen dataclass's `__init__` goes through object.__setattr__ per field, about
+# as costly as everything else done per document outside yaml-rs).
+_document: Callable[[Any, int, tuple[int, ...] | None, None, tuple[()]], YamlDocument] = (
+    fast_constructor(YamlDocument)
+)
 
 
 # --- cutting the stream into documents ------------------------------------------------
@@ -346,6 +356,7 @@ _TABLE_B = _table(
     r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F]",  # 16: forbidden (tabs included)
     r"[ \t\-?:]",  # 32: may open a deep line (`_DEEP`)
     r"%",  # 64: may start a directive
+    r"[|>]",  # 128: may open a block scalar (`_ends_risky`)
 )
 # Bit 32 of `_TABLE_B` in each byte of a uint64: eight characters that `_DEEP` runs over.
 _DEEP_WORD = 0x2020202020202020
@@ -441,6 +452,7 @@ class _Scan(NamedTuple):
     found: list[int]  # what `_risky`'s four regex scans would find
     deep: list[int]  # in every run of 400 `[ \t\-?:]` (`_DEEP`), one of these at least
     percents: list[int]  # every `%` (a directive starts with one)
+    bars: list[int]  # every `|` and `>` (a block scalar starts with one)
 
 
 def _risky_ascii(text: str) -> list[int]:
@@ -461,6 +473,7 @@ def _scan_ascii(text: str) -> _Scan:
     closes: list[int] = []
     deep: list[int] = []
     percents: list[int] = []
+    bars: list[int] = []
     for base in range(0, len(text), _BLOCK):
         n = min(_BLOCK, len(text) - base)
         # The block and `_LOOK` characters past it, zero padded at the text's end;
@@ -484,13 +497,14 @@ def _scan_ascii(text: str) -> _Scan:
             plain[~plain] = _plain_numbers(raw, starts[~plain])
             keep[number] = ~plain
         found += [base + i for i in at[keep].tolist() if _RISKY_TOKEN.match(text, base + i)]
-        at = np.flatnonzero((b[:n] & (28 | 64)) != 0)
+        at = np.flatnonzero((b[:n] & (28 | 64 | 128)) != 0)
         marks = b[at]
         key = at[((marks & 4) != 0) & ((b[at + 1] & 2) != 0) & ((a[at + 2] & 2) != 0)]
         found += [base + i for i in key.tolist() if _RISKY_AFTER_JSON_KEY.match(text, base + i)]
         found += (at[(marks & 16) != 0] + base).tolist()
         closes += (at[(marks & 8) != 0] + base).tolist()
         percents += (at[(marks & 64) != 0] + base).tolist()
+        bars += (at[(marks & 128) != 0] + base).tolist()
         whole = n // _DEEP_GROUP * _DEEP_GROUP
         words = b[:whole].view(np.uint64).reshape(-1, _DEEP_GROUP // 8)
         full = (np.bitwise_and.reduce(words, axis=1) & _DEEP_WORD) == _DEEP_WORD
@@ -498,7 +512,7 @@ def _scan_ascii(text: str) -> _Scan:
         if base + n < len(text) and b[n - 1] & 32:
             deep.append(base + n - 1)
     ends = (pos for pos in closes if _COLLECTION_KEY_END.match(text, pos))
-    return _Scan(found + _collection_keys(text, ends), deep, percents)
+    return _Scan(found + _collection_keys(text, ends), deep, percents, bars)
 
 
 _ITEMS_KEY = re.compile(r"\nitems:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
@@ -694,9 +708,9 @@ def _fast_document(chunk: _Chunk, risky: list[int]) -> YamlDocument | None:
         return None
     items = value.get("items") if isinstance(value, dict) else None
     if not isinstance(items, list):
-        return None if risky else YamlDocument(value, chunk.content_line, None)
+        return None if risky else _document(value, chunk.content_line, None, None, ())
     if not items and not risky:
-        return YamlDocument(value, chunk.content_line, ())
+        return _document(value, chunk.content_line, (), None, ())
     if spans is None:
         spans = _item_spans(chunk)
     if spans is None or len(spans.starts) != len(items):
@@ -710,7 +724,7 @@ def _fast_document(chunk: _Chunk, risky: list[int]) -> YamlDocument | None:
             if not isinstance(doc.value, list) or len(doc.value) != 1:
                 return None
             items[k] = doc.value[0]
-    return YamlDocument(value, chunk.content_line, tuple(spans.lines))
+    return _document(value, chunk.content_line, tuple(spans.lines), None, ())
 
 
 # --- the slow path ---------------------------------------------------------------------
@@ -959,7 +973,7 @@ def load_chunks(text: str, chunks: list[_Chunk]) -> list[YamlDocument]:
             doc = _load_fast(chunk)
         elif k in region.doubtful:
             doc = _load_fast(chunk, region.scanned.get(k, []))
-        elif not (_ends_risky(chunk.text) or _RISKY_AT_START.match(chunk.text)):
+        elif _plain_ends(chunk.text, k not in region.bars):
             # What `_risky` checks per document besides the region's scans: then it
             # would find nothing, and `_load_fast` would go straight to this.
             doc = _fast_document(chunk, [])
@@ -969,6 +983,26 @@ def load_chunks(text: str, chunks: list[_Chunk]) -> list[YamlDocument]:
     return out
 
 
+_SIGN_FOLLOWS = frozenset("0123456789._")  # what may follow a sign in `_NUMBER`
+_TOKEN_FIRST = frozenset("-+._0123456789YyNnOo<=!&*?")  # `_TOKEN`'s lookahead
+
+
+def _plain_ends(text: str, no_bar: bool) -> bool:
+    """Neither `_ends_risky(text)` nor `_RISKY_AT_START.match(text)`, settled from a
+    character or two in the common case: a document (or its last `_TAIL` characters:
+    the region's scan says, `no_bar`) without `|` or `>`, ending in a newline after
+    something else than whitespace, and starting with no character a token can
+    start with, or with a sign not followed by `[0-9._]` (`---`). Otherwise the two
+    checks run."""
+    plain_tail = no_bar and len(text) > 1 and text[-1] == "\n" and not text[-2].isspace()
+    if not plain_tail and _ends_risky(text):
+        return False
+    c = text[:1]
+    if c in _TOKEN_FIRST and not (c in "-+" and text[1:2] not in _SIGN_FOLLOWS):
+        return _RISKY_AT_START.match(text) is None
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class _RegionScan:
     """The scans of a run of documents done once for all of them (chunk indices)."""
@@ -976,6 +1010,7 @@ class _RegionScan:
     scanned: dict[int, list[int]]  # the token scans' offsets in each chunk's text
     # Chunks where `_DEEP` or a directive may match, or the scans found something.
     doubtful: set[int]
+    bars: set[int]  # chunks holding a `|` or `>`
 
 
 def _region_scan(text: str, chunks: list[_Chunk]) -> _RegionScan | None:
@@ -1012,7 +1047,8 @@ def _region_scan(text: str, chunks: list[_Chunk]) -> _RegionScan | None:
         k = owner(pos)
         if k is not None and (pos == starts[k] or region[pos - 1] == "\n"):
             doubtful.add(k)
-    return _RegionScan(scanned, doubtful)
+    bars = {k for pos in scan.bars if (k := owner(pos)) is not None}
+    return _RegionScan(scanned, doubtful, bars)
 
 
 # --- a kind: List cut into pieces --------------------------------------------------------
