@@ -274,6 +274,44 @@ def test_a_run_reads_and_chooses_paths_as_the_reference(
             assert calls == want_slow, repr(text)
 
 
+@pytest.mark.parametrize(
+    "first",
+    [
+        "yes: 1\n",
+        "0755: a\n",
+        "-1: x\n",
+        "+5: x\n",
+        "-.5: x\n",
+        "-_1: x\n",
+        "-x: 1\n",
+        "--: 1\n",
+        "? a\n: b\n",
+        "&a x: 1\n",
+        "!!str a: b\n",
+        "*a\n",
+        ".inf: 1\n",
+        "on: [a]\n",
+        "No\n",
+        "<<: {}\n",
+        "=: 1\n",
+        "a: 1\n",
+    ],
+)
+def test_a_token_at_the_stream_start(monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """The region's scan finds a token after the character before it; the stream's
+    first document has none, so its first token is checked on its own."""
+    _prefilter_everywhere(monkeypatch, 64)
+    calls = _slow_calls(monkeypatch)
+    for text in (first + "---\nk: v\n" * 3, first.replace(":", ": |") + "---\nk: v\n"):
+        chunks = yamlload.stream_chunks(text)
+        calls.clear()
+        want = [_doc_key(d) for d in ref_load_chunks(text, chunks)]
+        want_slow = list(calls)
+        calls.clear()
+        assert [_doc_key(d) for d in yamlload.load_chunks(text, chunks)] == want
+        assert calls == want_slow
+
+
 def test_a_byte_order_mark_and_crlf_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     _prefilter_everywhere(monkeypatch, 64)
     for text in _streams(99, 100, 8):
