@@ -358,6 +358,10 @@ _TABLE_B = _table(
     r"%",  # 64: may start a directive
     r"[|>]",  # 128: may open a block scalar (`_ends_risky`)
 )
+# The classes `_scan_ascii` needs at every character: `_TABLE_A`'s first two (a token
+# starts between them), `_TABLE_B`'s others; the rest of both are looked up (numpy
+# take) where a token can start.
+_TABLE_W = bytes((a & 3) | (b & ~3) for a, b in zip(_TABLE_A, _TABLE_B, strict=True))
 # Bit 32 of `_TABLE_B` in each byte of a uint64: eight characters that `_DEEP` runs over.
 _DEEP_WORD = 0x2020202020202020
 _DEEP_GROUP = 64  # characters per group tested whole; a `_DEEP` run covers one (400 > 2 * 64)
@@ -474,42 +478,47 @@ def _scan_ascii(text: str) -> _Scan:
     deep: list[int] = []
     percents: list[int] = []
     bars: list[int] = []
+    table_a = np.frombuffer(_TABLE_A, dtype=np.uint8)
+    table_b = np.frombuffer(_TABLE_B, dtype=np.uint8)
     for base in range(0, len(text), _BLOCK):
         n = min(_BLOCK, len(text) - base)
         # The block and `_LOOK` characters past it, zero padded at the text's end;
         # encoded block by block, so a large file is never held twice.
         w = text[base : base + n + _LOOK].encode("ascii")
         w += bytes(n + _LOOK - len(w))
-        a = np.frombuffer(w.translate(_TABLE_A), dtype=np.uint8)
-        b = np.frombuffer(w.translate(_TABLE_B), dtype=np.uint8)
+        raw = np.frombuffer(w, dtype=np.uint8)
+        # One translate for the whole block (each costs about as much as the rest of
+        # the block's work); the other classes only where a token can start.
+        c = np.frombuffer(w.translate(_TABLE_W), dtype=np.uint8)
         # 0/1 bytes viewed as bools: nonzero is several times faster on bools.
-        at = np.flatnonzero((a[:n] & (a[1 : n + 1] >> 1) & 1).view(bool))
-        a1, a2, a3 = a[at + 1], a[at + 2], a[at + 3]
-        keep = ((a1 & 4) == 0) | ((b[at + 2] & 1) != 0)  # `- `, `---`: no number
+        at = np.flatnonzero((c[:n] & (c[1 : n + 1] >> 1) & 1).view(bool))
+        r2 = raw[at + 2]
+        a1, a2, a3 = table_a[raw[at + 1]], table_a[r2], table_a[raw[at + 3]]
+        keep = ((a1 & 4) == 0) | ((table_b[r2] & 1) != 0)  # `- `, `---`: no number
         keep &= ((a1 & 8) == 0) | ((a2 & 128) == 0)  # one digit: a safe number
         # A boolean's first letter counts only with its second and third.
         keep &= ((a1 & 16) == 0) | (((a2 & 32) != 0) & ((a3 & 64) != 0))
         number = keep & ((a1 & 8) != 0)
         if number.any():
             # Most runs are short: a narrow window first, the full one for the rest.
-            raw, starts = np.frombuffer(w, dtype=np.uint8), at[number] + 1
+            starts = at[number] + 1
             plain = _plain_numbers(raw, starts, _NARROW)
             plain[~plain] = _plain_numbers(raw, starts[~plain])
             keep[number] = ~plain
         found += [base + i for i in at[keep].tolist() if _RISKY_TOKEN.match(text, base + i)]
-        at = np.flatnonzero((b[:n] & (28 | 64 | 128)) != 0)
-        marks = b[at]
-        key = at[((marks & 4) != 0) & ((b[at + 1] & 2) != 0) & ((a[at + 2] & 2) != 0)]
+        at = np.flatnonzero((c[:n] & (4 | 8 | 16 | 64 | 128)) != 0)
+        marks = c[at]
+        key = at[((marks & 4) != 0) & (raw[at + 1] == 58) & ((c[at + 2] & 2) != 0)]  # 58: `:`
         found += [base + i for i in key.tolist() if _RISKY_AFTER_JSON_KEY.match(text, base + i)]
         found += (at[(marks & 16) != 0] + base).tolist()
         closes += (at[(marks & 8) != 0] + base).tolist()
         percents += (at[(marks & 64) != 0] + base).tolist()
         bars += (at[(marks & 128) != 0] + base).tolist()
         whole = n // _DEEP_GROUP * _DEEP_GROUP
-        words = b[:whole].view(np.uint64).reshape(-1, _DEEP_GROUP // 8)
+        words = c[:whole].view(np.uint64).reshape(-1, _DEEP_GROUP // 8)
         full = (np.bitwise_and.reduce(words, axis=1) & _DEEP_WORD) == _DEEP_WORD
         deep += (np.flatnonzero(full) * _DEEP_GROUP + base).tolist()
-        if base + n < len(text) and b[n - 1] & 32:
+        if base + n < len(text) and c[n - 1] & 32:
             deep.append(base + n - 1)
     ends = (pos for pos in closes if _COLLECTION_KEY_END.match(text, pos))
     return _Scan(found + _collection_keys(text, ends), deep, percents, bars)
