@@ -17,6 +17,7 @@ import argparse
 import gc
 import importlib.util
 import statistics
+import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable
@@ -77,6 +78,7 @@ def main() -> None:
         spec = importlib.util.spec_from_file_location("yamlload_old", args.old)
         assert spec is not None and spec.loader is not None
         old = importlib.util.module_from_spec(spec)
+        sys.modules["yamlload_old"] = old  # dataclasses look their module up
         spec.loader.exec_module(old)
         mods["old"] = old
     times: dict[str, list[dict[str, float]]] = {name: [] for name in mods}

@@ -220,17 +220,32 @@ def _doc_key(d: YamlDocument) -> tuple[Any, ...]:
     return (repr(d.value), d.line, d.item_lines, d.error, d.duplicate_keys)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_chunks_are_the_reference_chunks(seed: int) -> None:
+@pytest.mark.parametrize("numpy_path", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_chunks_are_the_reference_chunks(
+    monkeypatch: pytest.MonkeyPatch, seed: int, numpy_path: bool
+) -> None:
+    _numpy_or_regex(monkeypatch, numpy_path)
     for text in _streams(seed, 400, 12):
         got = [_chunk_key(c) for c in yamlload._chunks(text)]
         assert got == [_chunk_key(c) for c in ref_chunks(text)], repr(text)
 
 
-def test_chunks_of_the_line_tables() -> None:
-    for text in ["", "---", "...", "--- ", "a", "---\n---", "#c\n---\n#", "%Y\n", "\n---\n..."]:
+@pytest.mark.parametrize("numpy_path", [False, True])
+def test_chunks_of_the_line_tables(monkeypatch: pytest.MonkeyPatch, numpy_path: bool) -> None:
+    _numpy_or_regex(monkeypatch, numpy_path)
+    edges = ["", "---", "...", "--- ", "a", "---\n---", "#c\n---\n#", "%Y\n", "\n---\n..."]
+    edges += ["\n--", "\n---x", "\n-- -", "\n..-", "\n---\r", "\n...\t", "\n\n---"]
+    for text in edges:
         got = [_chunk_key(c) for c in yamlload._chunks(text)]
         assert got == [_chunk_key(c) for c in ref_chunks(text)], repr(text)
+
+
+def _numpy_or_regex(monkeypatch: pytest.MonkeyPatch, numpy_path: bool) -> None:
+    if numpy_path:
+        _prefilter_everywhere(monkeypatch, 1 << 22)
+    else:
+        monkeypatch.setattr(yamlload, "_PREFILTER_FROM", 1 << 40)
 
 
 def _prefilter_everywhere(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
@@ -398,10 +413,7 @@ def _spans(chunk: _Chunk) -> list[Span] | None:
 def test_item_spans_are_the_reference_spans(
     monkeypatch: pytest.MonkeyPatch, numpy_path: bool
 ) -> None:
-    if numpy_path:
-        _prefilter_everywhere(monkeypatch, 1 << 22)
-    else:
-        monkeypatch.setattr(yamlload, "_PREFILTER_FROM", 1 << 40)
+    _numpy_or_regex(monkeypatch, numpy_path)
     for seed in range(3):
         for text, line in _lists(seed, 500):
             chunk = _Chunk(text, line, line)

@@ -196,13 +196,36 @@ def _content_below(text: str, pos: int, end: int) -> int:
 
 def _markers(text: str) -> tuple[list[int], list[int]]:
     """0 and the start of every `---`/`...` line after the first (`_MARKER`), and the
-    line of each: each newline counted once, in C. (numpy was slower here: finding
-    the newlines and looking at the characters after each cost more than the regex,
-    which skips to each newline in C, and str.count together.)"""
+    line of each: each newline counted once, in C."""
+    if _prefilter_pays(len(text)) and text.isascii():
+        return _markers_ascii(text)
     starts = [0]
     starts += [m.start() + 1 for m in _MARKER.finditer(text)]
     count = text.count
     return starts, list(accumulate((count("\n", a, b) for a, b in pairwise(starts)), initial=1))
+
+
+def _markers_ascii(text: str) -> tuple[list[int], list[int]]:
+    """`_markers` in numpy for a large ASCII text. This runs in the parent before the
+    work is shared out, so it is serial time: the regex stops at every newline (as
+    costly as the rest of the cutting) and the lines were counted in another pass;
+    here the newlines are found once, the few lines starting with `-` or `.` looked
+    at, and a marker's line is its newline's index."""
+    import numpy as np
+
+    size = len(text)
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    nl = np.flatnonzero(raw == 10)
+    c1 = raw.take(nl + 1, mode="clip")  # past the end: `nl + 3 < size` below
+    at = np.flatnonzero((c1 == 45) | (c1 == 46))  # `-`, `.`
+    q = nl[at]
+    c1, c2, c3 = c1[at], raw.take(q + 2, mode="clip"), raw.take(q + 3, mode="clip")
+    c4 = raw.take(q + 4, mode="clip")
+    # `(?=[ \t\r\n]|$)`: `$` at the end, or before a last newline (a newline too).
+    ends = (q + 4 >= size) | (c4 == 32) | (c4 == 9) | (c4 == 13) | (c4 == 10)
+    marker = (q + 3 < size) & (c1 == c2) & (c2 == c3) & ends
+    # The line after the i-th newline (0-based) is line i + 2.
+    return [0, *(q[marker] + 1).tolist()], [1, *(at[marker] + 2).tolist()]
 
 
 # --- the fast path ---------------------------------------------------------------------
