@@ -45,16 +45,18 @@ from __future__ import annotations
 
 import re
 import sys
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from functools import cache, lru_cache, partial
+from itertools import accumulate, pairwise
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .model import fast_constructor
 
 if TYPE_CHECKING:
     import numpy as np  # imported by the prefilter when it runs (_prefilter_pays)
@@ -88,6 +90,14 @@ class YamlDocument:
     item_lines: tuple[int, ...] | None
     error: str | None = None
     duplicate_keys: tuple[tuple[int, str], ...] = ()
+
+
+# The fast path builds one per document: `fast_constructor` sets the slots directly
+# (a frozen dataclass's `__init__` goes through object.__setattr__ per field, about
+# as costly as everything else done per document outside yaml-rs).
+_document: Callable[[Any, int, tuple[int, ...] | None, None, tuple[()]], YamlDocument] = (
+    fast_constructor(YamlDocument)
+)
 
 
 # --- cutting the stream into documents ------------------------------------------------
@@ -128,37 +138,94 @@ def _line_counter(text: str) -> Callable[[int], int]:
 
 
 def _chunks(text: str) -> list[_Chunk]:
-    line = _line_counter(text)
     out: list[_Chunk] = []
-    # (start, marker) of each segment: "" for the stream's start, "---" or "...".
-    bounds: list[tuple[int, str]] = [(0, "")]
-    first_marker = _MARKER_AT_START.match(text)
-    if first_marker:
-        bounds = [(0, first_marker.group())]
-    bounds += [(m.start() + 1, m.group()[1:]) for m in _MARKER.finditer(text)]
+    # Each segment starts at a marker (`---` or `...`), or at the stream's start
+    # without one; `lines[i]` is the line of `starts[i]`.
+    starts, lines = _markers(text)
+    first_marked = _MARKER_AT_START.match(text) is not None
+    ends = starts[1:]
+    ends.append(len(text))
+    count = text.count
     pending: tuple[int, int] | None = None  # directive lines waiting for their `---`
-    for i, (start, marker) in enumerate(bounds):
-        end = bounds[i + 1][0] if i + 1 < len(bounds) else len(text)
-        first = line(start)
-        if marker == "---":
-            rest = _EMPTY_REST.match(text, start + 3)
-            content: int | None = first
-            if rest is not None:  # nothing after the `---`: content starts below
-                m = _CONTENT.search(text, rest.end(), end)
-                content = line(m.start()) if m else None
-            begin, begin_line = pending if pending else (start, first)
-            out.append(_Chunk(text[begin:end], begin_line, content, offset=begin))
+    for i, (start, end, line) in enumerate(zip(starts, ends, lines, strict=True)):
+        kind = text[start] if i or first_marked else ""  # "-", ".", or "": no marker
+        if kind == "-":
+            # `_EMPTY_REST` after the dashes (a bare `---\n` is most documents').
+            if text.startswith("\n", start + 3):
+                rest = start + 4
+            else:
+                m = _EMPTY_REST.match(text, start + 3)
+                rest = m.end() if m else -1
+            content: int | None = line
+            if rest >= 0:  # nothing after the `---`: content starts below
+                at = _content_below(text, rest, end)
+                content = line + count("\n", start, at) if at >= 0 else None
+            begin, begin_line = pending if pending else (start, line)
+            out.append(_Chunk(text[begin:end], begin_line, content, False, begin))
             pending = None
             continue
-        body = start + len(marker)
+        body = start + 3 if kind else start
         m = _CONTENT_NOT_DIRECTIVE.search(text, body, end)
         if m is not None:
-            out.append(_Chunk(text[body:end], first, line(m.start()), marker == "...", offset=body))
+            content = line + count("\n", start, m.start())
+            out.append(_Chunk(text[body:end], line, content, kind == ".", body))
             pending = None
         else:
             d = _DIRECTIVE.search(text, body, end)
-            pending = (d.start(), line(d.start())) if d else None
+            pending = (d.start(), line + count("\n", start, d.start())) if d else None
     return out
+
+
+def _content_below(text: str, pos: int, end: int) -> int:
+    """Where `_CONTENT.search(text, pos, end)` matches (-1: nowhere), `pos` being a
+    line's start. Comment lines (helm's `# Source: ...`) and a first character that
+    starts content are settled here, without a regex call per document."""
+    while pos < end:
+        c = text[pos]
+        if c == "#":
+            pos = text.find("\n", pos, end) + 1
+            if pos == 0:
+                return -1
+        elif c in " \t\r\n":
+            m = _CONTENT.search(text, pos, end)
+            return m.start() if m else -1
+        else:
+            return pos
+    return -1
+
+
+def _markers(text: str) -> tuple[list[int], list[int]]:
+    """0 and the start of every `---`/`...` line after the first (`_MARKER`), and the
+    line of each: each newline counted once, in C."""
+    if _prefilter_pays(len(text)) and text.isascii():
+        return _markers_ascii(text)
+    starts = [0]
+    starts += [m.start() + 1 for m in _MARKER.finditer(text)]
+    count = text.count
+    return starts, list(accumulate((count("\n", a, b) for a, b in pairwise(starts)), initial=1))
+
+
+def _markers_ascii(text: str) -> tuple[list[int], list[int]]:
+    """`_markers` in numpy for a large ASCII text. This runs in the parent before the
+    work is shared out, so it is serial time: the regex stops at every newline (as
+    costly as the rest of the cutting) and the lines were counted in another pass;
+    here the newlines are found once, the few lines starting with `-` or `.` looked
+    at, and a marker's line is its newline's index."""
+    import numpy as np
+
+    size = len(text)
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    nl = np.flatnonzero(raw == 10)
+    c1 = raw.take(nl + 1, mode="clip")  # past the end: `nl + 3 < size` below
+    at = np.flatnonzero((c1 == 45) | (c1 == 46))  # `-`, `.`
+    q = nl[at]
+    c1, c2, c3 = c1[at], raw.take(q + 2, mode="clip"), raw.take(q + 3, mode="clip")
+    c4 = raw.take(q + 4, mode="clip")
+    # `(?=[ \t\r\n]|$)`: `$` at the end, or before a last newline (a newline too).
+    ends = (q + 4 >= size) | (c4 == 32) | (c4 == 9) | (c4 == 13) | (c4 == 10)
+    marker = (q + 3 < size) & (c1 == c2) & (c2 == c3) & ends
+    # The line after the i-th newline (0-based) is line i + 2.
+    return [0, *(q[marker] + 1).tolist()], [1, *(at[marker] + 2).tolist()]
 
 
 # --- the fast path ---------------------------------------------------------------------
@@ -236,9 +303,8 @@ def _risky(text: str, scanned: list[int] | None = None) -> list[int]:
     the token scans' offsets in `text`, when the whole stream was scanned at once."""
     if text.startswith("%") or "\n%" in text:  # directives
         return [0]
-    tail = text[-4096:].rstrip()
-    if "|" in tail[tail.rfind("\n") + 1 :] or ">" in tail[tail.rfind("\n") + 1 :] or not tail:
-        return [0]  # an empty block scalar ends the document: yaml-rs reads "\n", not ""
+    if _ends_risky(text):
+        return [0]
     if scanned is not None:
         found = list(scanned)
     elif _prefilter_pays(len(text)) and text.isascii():
@@ -251,6 +317,27 @@ def _risky(text: str, scanned: list[int] | None = None) -> list[int]:
     if _RISKY_AT_START.match(text):
         found.append(0)
     return sorted(found)
+
+
+_TAIL = 4096  # how far back from the end the last line is looked for
+
+
+def _ends_risky(text: str) -> bool:
+    """Whether the document's last line (trailing whitespace, as str.rstrip strips
+    it, aside) holds `|` or `>`, which may open an empty block scalar (yaml-rs reads
+    it as "\\n", PyYAML as ""), or the document's last `_TAIL` characters are all
+    whitespace. Offsets into `text`, not a copy of its tail: this runs per document."""
+    lo = max(0, len(text) - _TAIL)
+    end = len(text)
+    while end > lo and text[end - 1].isspace():  # what rstrip() strips
+        end -= 1
+        if len(text) - end > 16:  # a long run of whitespace: rstrip does the rest in C
+            end = lo + len(text[lo:end].rstrip())
+            break
+    if end == lo:
+        return True
+    start = max(text.rfind("\n", lo, end) + 1, lo)
+    return text.find("|", start, end) != -1 or text.find(">", start, end) != -1
 
 
 # The ASCII fast path of `_risky`. Python's regex engine tries a pattern that starts
@@ -273,7 +360,7 @@ def _table(*classes: str) -> bytes:
 _TABLE_A = _table(
     r"[\s\[\{,]",  # 1: may precede a token
     r"[-+._0-9YyNnOo<=!&*?]",  # 2: may start one
-    r"-",  # 4
+    r"[-+]",  # 4: a sign
     r"[0-9]",  # 8
     r"[YyNnOo]",  # 16: a YAML 1.1 boolean's first letter
     r"[eEoOnNfF]",  # 32: its second (yes YES no NO on ON off OFF)
@@ -282,12 +369,25 @@ _TABLE_A = _table(
     r"[ \t\r\n#,\]\}\x00]",  # 128: after one digit, a safe number ends (not `1:20`)
 )
 _TABLE_B = _table(
-    r"[\s\x00]",  # 1: after `-`, an entry opens: never a number
+    # 1: may follow a sign in `_NUMBER` (every alternative that takes a sign has
+    # `[0-9]`, `.` or `[._]` next): `- ` opens an entry, `---` a document, `-x`, `+x`
+    # are text, never numbers, and no other alternative of `_TOKEN` starts with a sign
+    r"[0-9._]",
     r":",  # 2
     r"[\x22\x27\]\}]",  # 4: may end a JSON-style key
     r"[\]\}]",  # 8: may close a collection used as a key
     r"[\t\x00-\x08\x0B\x0C\x0E-\x1F\x7F]",  # 16: forbidden (tabs included)
+    r"[ \t\-?:]",  # 32: may open a deep line (`_DEEP`)
+    r"%",  # 64: may start a directive
+    r"[|>]",  # 128: may open a block scalar (`_ends_risky`)
 )
+# The classes `_scan_ascii` needs at every character: `_TABLE_A`'s first two (a token
+# starts between them), `_TABLE_B`'s others; the rest of both are looked up (numpy
+# take) where a token can start.
+_TABLE_W = bytes((a & 3) | (b & ~3) for a, b in zip(_TABLE_A, _TABLE_B, strict=True))
+# Bit 32 of `_TABLE_B` in each byte of a uint64: eight characters that `_DEEP` runs over.
+_DEEP_WORD = 0x2020202020202020
+_DEEP_GROUP = 64  # characters per group tested whole; a `_DEEP` run covers one (400 > 2 * 64)
 # A token that starts with a digit can only be one of `_TOKEN`'s numbers, and most
 # such tokens in a dump are ports (`8080`), addresses (`10.244.0.5`, `10.0.0.0/8`),
 # quantities (`100m`, `128Mi`) and uids (`c93647d4-84f9-40ae-aef2-6fa43dd357d0`):
@@ -373,43 +473,78 @@ def _plain_numbers(
     return np.asarray(((end & 1) != 0) & (rule_a | rule_b | rule_c))
 
 
+class _Scan(NamedTuple):
+    """What `_scan_ascii` finds in a text (offsets in it)."""
+
+    found: list[int]  # what `_risky`'s four regex scans would find
+    deep: list[int]  # in every run of 400 `[ \t\-?:]` (`_DEEP`), one of these at least
+    percents: list[int]  # every `%` (a directive starts with one)
+    bars: list[int]  # every `|` and `>` (a block scalar starts with one)
+
+
 def _risky_ascii(text: str) -> list[int]:
     """`_risky`'s four scans for an ASCII text: the offsets finditer would give."""
+    return _scan_ascii(text).found
+
+
+def _scan_ascii(text: str) -> _Scan:
+    """`_risky_ascii`, and from the same bytes the places where `_DEEP` or a directive
+    could match: a superset, for the caller to check exactly, so that the per-document
+    regexes run only where they can match. A `_DEEP` run of 400 characters inside a
+    block holds a whole aligned group of `_DEEP_GROUP` (its first aligned group starts
+    within 63 characters and ends within 127); one across a block's end holds the
+    block's last character."""
     import numpy as np  # here: only texts of _PREFILTER_FROM and more need it
 
     found: list[int] = []
     closes: list[int] = []
+    deep: list[int] = []
+    percents: list[int] = []
+    bars: list[int] = []
+    table_a = np.frombuffer(_TABLE_A, dtype=np.uint8)
+    table_b = np.frombuffer(_TABLE_B, dtype=np.uint8)
     for base in range(0, len(text), _BLOCK):
         n = min(_BLOCK, len(text) - base)
         # The block and `_LOOK` characters past it, zero padded at the text's end;
         # encoded block by block, so a large file is never held twice.
         w = text[base : base + n + _LOOK].encode("ascii")
         w += bytes(n + _LOOK - len(w))
-        a = np.frombuffer(w.translate(_TABLE_A), dtype=np.uint8)
-        b = np.frombuffer(w.translate(_TABLE_B), dtype=np.uint8)
+        raw = np.frombuffer(w, dtype=np.uint8)
+        # One translate for the whole block (each costs about as much as the rest of
+        # the block's work); the other classes only where a token can start.
+        c = np.frombuffer(w.translate(_TABLE_W), dtype=np.uint8)
         # 0/1 bytes viewed as bools: nonzero is several times faster on bools.
-        at = np.flatnonzero((a[:n] & (a[1 : n + 1] >> 1) & 1).view(bool))
-        a1, a2, a3 = a[at + 1], a[at + 2], a[at + 3]
-        keep = ((a1 & 4) == 0) | ((b[at + 2] & 1) == 0)  # `- `: an entry, not `-1`
+        at = np.flatnonzero((c[:n] & (c[1 : n + 1] >> 1) & 1).view(bool))
+        r2 = raw[at + 2]
+        a1, a2, a3 = table_a[raw[at + 1]], table_a[r2], table_a[raw[at + 3]]
+        keep = ((a1 & 4) == 0) | ((table_b[r2] & 1) != 0)  # `- `, `---`: no number
         keep &= ((a1 & 8) == 0) | ((a2 & 128) == 0)  # one digit: a safe number
         # A boolean's first letter counts only with its second and third.
         keep &= ((a1 & 16) == 0) | (((a2 & 32) != 0) & ((a3 & 64) != 0))
         number = keep & ((a1 & 8) != 0)
         if number.any():
             # Most runs are short: a narrow window first, the full one for the rest.
-            raw, starts = np.frombuffer(w, dtype=np.uint8), at[number] + 1
+            starts = at[number] + 1
             plain = _plain_numbers(raw, starts, _NARROW)
             plain[~plain] = _plain_numbers(raw, starts[~plain])
             keep[number] = ~plain
         found += [base + i for i in at[keep].tolist() if _RISKY_TOKEN.match(text, base + i)]
-        at = np.flatnonzero((b[:n] & 28) != 0)
-        marks = b[at]
-        key = at[((marks & 4) != 0) & ((b[at + 1] & 2) != 0) & ((a[at + 2] & 2) != 0)]
+        at = np.flatnonzero((c[:n] & (4 | 8 | 16 | 64 | 128)) != 0)
+        marks = c[at]
+        key = at[((marks & 4) != 0) & (raw[at + 1] == 58) & ((c[at + 2] & 2) != 0)]  # 58: `:`
         found += [base + i for i in key.tolist() if _RISKY_AFTER_JSON_KEY.match(text, base + i)]
         found += (at[(marks & 16) != 0] + base).tolist()
         closes += (at[(marks & 8) != 0] + base).tolist()
+        percents += (at[(marks & 64) != 0] + base).tolist()
+        bars += (at[(marks & 128) != 0] + base).tolist()
+        whole = n // _DEEP_GROUP * _DEEP_GROUP
+        words = c[:whole].view(np.uint64).reshape(-1, _DEEP_GROUP // 8)
+        full = (np.bitwise_and.reduce(words, axis=1) & _DEEP_WORD) == _DEEP_WORD
+        deep += (np.flatnonzero(full) * _DEEP_GROUP + base).tolist()
+        if base + n < len(text) and c[n - 1] & 32:
+            deep.append(base + n - 1)
     ends = (pos for pos in closes if _COLLECTION_KEY_END.match(text, pos))
-    return found + _collection_keys(text, ends)
+    return _Scan(found + _collection_keys(text, ends), deep, percents, bars)
 
 
 _ITEMS_KEY = re.compile(r"\nitems:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
@@ -417,13 +552,14 @@ _ITEMS_KEY_AT_START = re.compile(r"items:[ \t]*(?:#[^\n]*)?\r?(?=\n|$)")
 _FIRST_ENTRY = re.compile(r"^( *)-(?=[ \t\r\n]|$)", re.MULTILINE)
 
 
-def _fast(text: str) -> Any:
-    """yaml-rs on one document; raises on anything it does not take."""
-    return yaml_rs.loads(
-        text,
-        parse_datetime=False,
-        duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
-    )
+# The yaml-rs call every document makes; a partial, not a wrapper function: one
+# Python frame less per document.
+_fast: Callable[[str], Any] = partial(
+    yaml_rs.loads,
+    parse_datetime=False,
+    duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
+)
+"""yaml-rs on one document; raises on anything it does not take."""
 
 
 @lru_cache(maxsize=64)
@@ -436,66 +572,167 @@ def _entry_patterns(indent: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Span:
-    start: int  # offset of the entry's dash in the document's text
-    end: int  # offset where the next entry (or the sequence's end) is
-    dash_line: int  # absolute line of the dash
-    line: int  # absolute line where the entry's content starts
+class _Spans:
+    """The entries of a List's `items` sequence, entry k at index k of each list."""
+
+    starts: list[int]  # offset of the entry's dash in the document's text
+    ends: list[int]  # offset where the next entry (or the sequence's end) is
+    dash_lines: list[int]  # absolute line of the dash
+    lines: list[int]  # absolute line where the entry's content starts
 
 
-def _first_entry(text: str) -> re.Match[str] | None:
+def _first_entry(text: str, unique: bool = True) -> re.Match[str] | None:
     """The first entry's dash (its indent in group 1) of the block sequence under the
     document's one top-level `items:` key; None when there is no such key, or two,
-    or its value is not a block sequence."""
-    found = [m.end() for at in _finds(text, "\nitems:") if (m := _ITEMS_KEY.match(text, at))]
+    or its value is not a block sequence. `unique=False`: the first key is taken and
+    the caller checks that none follows (one would be at a line start past the dash:
+    only blank and comment lines lie between the key and its first entry)."""
     at_start = _ITEMS_KEY_AT_START.match(text)
-    if at_start:
-        found.append(at_start.end())
+    found = [at_start.end()] if at_start else []
+    for at in () if found and not unique else _finds(text, "\nitems:"):
+        if m := _ITEMS_KEY.match(text, at):
+            found.append(m.end())
+            if not unique:
+                break
     if len(found) != 1:
         return None
     first = _CONTENT.search(text, found[0])
     return _FIRST_ENTRY.match(text, first.start()) if first else None
 
 
-def _item_spans(chunk: _Chunk) -> list[_Span] | None:
+def _item_spans(chunk: _Chunk) -> _Spans | None:
     """The entries of a block `items:` sequence at the top of the document; None when
     it is not found plainly (flow style, indented document, `items` given twice)."""
     text = chunk.text
-    head = _first_entry(text)
+    numpy_pays = _prefilter_pays(len(text)) and text.isascii()
+    head = _first_entry(text, unique=not numpy_pays)
     if head is None:
         return None
-    entry, stop = _entry_patterns(len(head.group(1)))
-    m = stop.search(text, head.start())
-    end = m.start() + 1 if m else len(text)
-    starts = [head.start()]  # `\n` before each later dash: the first has it at -1
-    starts += [e.start() + 1 for e in entry.finditer(text, head.start(), end)]
-    line = _line_counter(text)
-    spans = []
-    for i, s in enumerate(starts):
-        limit = starts[i + 1] if i + 1 < len(starts) else end
-        dash = chunk.line - 1 + line(s)
-        rest = _EMPTY_REST.match(text, head.end() - head.start() + s)
+    indent = len(head.group(1))
+    found = (_entries_ascii if numpy_pays else _entries)(text, head.start(), indent)
+    if found is None:
+        return None
+    starts, lines, end, maybe_alone = found
+    ends = starts[1:]
+    ends.append(end)
+    base = chunk.line - 1
+    dash_lines = [base + line for line in lines]
+    content = dash_lines.copy()
+    for k in [k for k, maybe in enumerate(maybe_alone) if maybe]:
+        rest = _EMPTY_REST.match(text, starts[k] + indent + 1)
         if rest is None:
-            spans.append(_Span(s, limit, dash, dash))
             continue
-        nxt = _CONTENT.search(text, rest.end(), limit)  # `-` alone: content is below
+        nxt = _CONTENT.search(text, rest.end(), ends[k])  # `-` alone: content is below
         if nxt is None:
             return None
-        spans.append(_Span(s, limit, dash, chunk.line - 1 + line(nxt.start())))
-    return spans
+        content[k] += text.count("\n", starts[k], nxt.start())
+    return _Spans(starts, ends, dash_lines, content)
+
+
+# What `_entries` and `_entries_ascii` find of a sequence: each entry's dash (the
+# first at the `head` given), its 1-based line in the text, where the sequence ends,
+# and for each entry whether the rest of its line may be empty (`_EMPTY_REST`, to
+# be checked; False: certainly not).
+_Entries = tuple[list[int], list[int], int, list[bool]]
+
+
+def _entries(text: str, head: int, indent: int) -> _Entries:
+    """The sequence's entries by regex: the first stop line ends it."""
+    entry, stop = _entry_patterns(indent)
+    m = stop.search(text, head)
+    end = m.start() + 1 if m else len(text)
+    starts = [head]  # `\n` before each later dash: the first has it at -1
+    starts += [e.start() + 1 for e in entry.finditer(text, head, end)]
+    # Each dash's line: the newlines before it, each counted once.
+    count = text.count
+    lines = list(accumulate(count("\n", a, b) for a, b in pairwise([0, *starts])))
+    return starts, [n + 1 for n in lines], end, [True] * len(starts)
+
+
+def _entries_ascii(text: str, head: int, indent: int) -> _Entries | None:
+    """`_entries` in numpy for a large ASCII text: each line after `head` classified
+    at once from its first characters, as `_entry_patterns`' regexes would (the
+    regexes visited every newline twice, and the lines were counted a third time).
+    None when another top-level `items:` key follows (`_first_entry(unique=False)`)."""
+    import numpy as np
+
+    size = len(text)
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    nl = np.flatnonzero(raw[head:] == 10) + head
+
+    def char(pos: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        # Past the end reads the last character: `has*` below, or a line cut short
+        # by the end (neither an entry nor a stop either way), make up for it.
+        return raw.take(pos, mode="clip")
+
+    # Lines with more than `indent` leading spaces are neither entries nor stops:
+    # only the others (in a pod list, about one line in seventy) are looked at.
+    deeper = np.ones(len(nl), dtype=bool)
+    for j in range(1, indent + 2):
+        deeper &= char(nl + j) == 32
+    at = np.flatnonzero(~deeper)  # indices into nl: the line after nl[at[i]]
+    q = nl[at]
+    lead = np.zeros(len(q), dtype=np.intp)  # leading spaces, at most `indent`
+    spaces = np.ones(len(q), dtype=bool)
+    for j in range(1, indent + 1):
+        spaces &= char(q + j) == 32
+        lead += spaces
+    first = q + 1 + lead  # the first character after those spaces
+    c0, c1, c2 = char(first), char(first + 1), char(first + 2)
+    has0, has1, has2 = first < size, first + 1 < size, first + 2 < size
+    keys = q[(lead == 0) & has0 & (c0 == ord("i"))].tolist()
+    if any(_ITEMS_KEY.match(text, p) for p in keys):
+        return None
+    dash = has0 & (c0 == 45)
+    # `-(?=[ \t\r\n]|$)`: `$` is the end, or a last newline (which is a newline).
+    blank1 = ~has1 | (c1 == 32) | (c1 == 9) | (c1 == 13) | (c1 == 10)
+    # The stop regex: `\n {0,indent}(?:[^ \-#\r\n]|-[^ \t\r\n])`; c0 is no space.
+    other = has0 & (c0 != 45) & (c0 != 35) & (c0 != 13) & (c0 != 10)
+    stops = np.flatnonzero(other | (dash & ~blank1))
+    last = int(stops[0]) if len(stops) else len(q)
+    end = int(q[last]) + 1 if len(stops) else size
+    entry = np.flatnonzero((lead[:last] == indent) & dash[:last] & blank1[:last])
+    # After `- ` a character that is neither blank nor `#`: the line holds content.
+    sure = has2 & ((c1 == 32) | (c1 == 9))
+    sure &= (c2 != 32) & (c2 != 9) & (c2 != 35) & (c2 != 13) & (c2 != 10)
+    before = text.count("\n", 0, head)
+    starts = [head, *(q[entry] + 1).tolist()]
+    # The dash after the i-th newline past `head` is on line before + i + 2.
+    lines = [before + 1, *(at[entry] + before + 2).tolist()]
+    maybe = [True, *(~sure[entry]).tolist()]
+    return starts, lines, end, maybe
+
+
+def _deep(text: str) -> bool:
+    """Whether a line of `text` opens 400 levels or more (`_DEEP`)."""
+    return _DEEP.search(text) is not None or _DEEP_AT_START.match(text) is not None
 
 
 def _load_fast(chunk: _Chunk, scanned: list[int] | None = None) -> YamlDocument | None:
-    """The document by the fast path, or None for the slow one."""
+    """The document by the fast path, or None for the slow one. `scanned`: the token
+    scans' offsets in chunk.text, when a larger text was scanned at once."""
     assert chunk.content_line is not None
-    if _DEEP.search(chunk.text) or _DEEP_AT_START.match(chunk.text):
+    text = chunk.text
+    if scanned is None and _prefilter_pays(len(text)) and text.isascii():
+        # One pass gives the token offsets and where `_DEEP` may match (a List cut
+        # into pieces: `_DEEP.search` over each piece cost as much as the scan).
+        scan = _scan_ascii(text)
+        if scan.deep and _deep(text):
+            return None
+        scanned = scan.found
+    elif _deep(text):
         return None
-    risky = _risky(chunk.text, scanned)
-    spans: list[_Span] | None = None
+    return _fast_document(chunk, _risky(text, scanned))
+
+
+def _fast_document(chunk: _Chunk, risky: list[int]) -> YamlDocument | None:
+    """The document by the fast path, given what `_risky` found in it (not deep)."""
+    assert chunk.content_line is not None
+    spans: _Spans | None = None
     if risky:
         # Inside a List, only the entries holding a risky token are read slowly.
         spans = _item_spans(chunk)
-        if not spans or risky[0] < spans[0].start or risky[-1] >= spans[-1].end:
+        if not spans or not spans.starts[0] <= risky[0] <= risky[-1] < spans.ends[-1]:
             return None
     try:
         value = _fast(chunk.text)
@@ -503,25 +740,23 @@ def _load_fast(chunk: _Chunk, scanned: list[int] | None = None) -> YamlDocument 
         return None
     items = value.get("items") if isinstance(value, dict) else None
     if not isinstance(items, list):
-        return None if risky else YamlDocument(value, chunk.content_line, None)
+        return None if risky else _document(value, chunk.content_line, None, None, ())
     if not items and not risky:
-        return YamlDocument(value, chunk.content_line, ())
+        return _document(value, chunk.content_line, (), None, ())
     if spans is None:
         spans = _item_spans(chunk)
-    if spans is None or len(spans) != len(items):
+    if spans is None or len(spans.starts) != len(items):
         return None
     if risky:
-        starts = [s.start for s in spans]
-        for k in sorted({bisect_right(starts, pos) - 1 for pos in risky}):
-            span = spans[k]
-            piece = _Chunk(chunk.text[span.start : span.end], span.dash_line, span.dash_line)
-            doc = _load_slow(piece, want_items=False)
+        for k in sorted({bisect_right(spans.starts, pos) - 1 for pos in risky}):
+            text = chunk.text[spans.starts[k] : spans.ends[k]]
+            doc = _load_slow(_Chunk(text, spans.dash_lines[k], spans.dash_lines[k]), False)
             if doc.error is not None or doc.duplicate_keys:
                 return None
             if not isinstance(doc.value, list) or len(doc.value) != 1:
                 return None
             items[k] = doc.value[0]
-    return YamlDocument(value, chunk.content_line, tuple(s.line for s in spans))
+    return _document(value, chunk.content_line, tuple(spans.lines), None, ())
 
 
 # --- the slow path ---------------------------------------------------------------------
@@ -755,32 +990,97 @@ def documents_in(chunks: Iterable[_Chunk]) -> int:
 def load_chunks(text: str, chunks: list[_Chunk]) -> list[YamlDocument]:
     """The documents of a run of consecutive `chunks` of `text`, as `load_stream`
     makes them."""
+    region = _region_scan(text, chunks) if len(chunks) > 1 else None
     out: list[YamlDocument] = []
-    # A stream of many small documents (helm template, one object per document) is
-    # scanned once, as a whole: the prefilter's fixed cost per call exceeds its gain
-    # on a small document. Slicing the whole scan gives each document a superset of
-    # its own scan's offsets (a token right after a document's end counts for it,
-    # and only sends it to the slow path).
-    whole = None
-    if len(chunks) > 1:
-        lo = chunks[0].offset
-        region = text[lo : chunks[-1].offset + len(chunks[-1].text)]
-        if _prefilter_pays(len(region)) and region.isascii():
-            whole = sorted(lo + pos for pos in _risky_ascii(region))
-    for chunk in chunks:
+    for k, chunk in enumerate(chunks):
         if chunk.content_line is None:
             if chunk.stray:
                 continue
             out.append(YamlDocument(None, chunk.line, None))
             continue
-        scanned = None
-        if whole is not None:
-            first = bisect_left(whole, chunk.offset)
-            last = bisect_left(whole, chunk.offset + len(chunk.text), first)
-            scanned = [pos - chunk.offset for pos in whole[first:last]]
-        doc = None if chunk.stray else _load_fast(chunk, scanned)
+        doc = None
+        if chunk.stray:
+            pass
+        elif region is None:
+            doc = _load_fast(chunk)
+        elif k in region.doubtful:
+            doc = _load_fast(chunk, region.scanned.get(k, []))
+        elif _plain_ends(chunk.text, k not in region.bars):
+            # What `_risky` checks per document besides the region's scans: then it
+            # would find nothing, and `_load_fast` would go straight to this.
+            doc = _fast_document(chunk, [])
+        else:
+            doc = _load_fast(chunk, [])
         out.append(doc if doc is not None else _load_slow(chunk))
     return out
+
+
+_SIGN_FOLLOWS = frozenset("0123456789._")  # what may follow a sign in `_NUMBER`
+_TOKEN_FIRST = frozenset("-+._0123456789YyNnOo<=!&*?")  # `_TOKEN`'s lookahead
+
+
+def _plain_ends(text: str, no_bar: bool) -> bool:
+    """Neither `_ends_risky(text)` nor `_RISKY_AT_START.match(text)`, settled from a
+    character or two in the common case: a document (or its last `_TAIL` characters:
+    the region's scan says, `no_bar`) without `|` or `>`, ending in a newline after
+    something else than whitespace, and starting with no character a token can
+    start with, or with a sign not followed by `[0-9._]` (`---`). Otherwise the two
+    checks run."""
+    plain_tail = no_bar and len(text) > 1 and text[-1] == "\n" and not text[-2].isspace()
+    if not plain_tail and _ends_risky(text):
+        return False
+    c = text[:1]
+    if c in _TOKEN_FIRST and not (c in "-+" and text[1:2] not in _SIGN_FOLLOWS):
+        return _RISKY_AT_START.match(text) is None
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _RegionScan:
+    """The scans of a run of documents done once for all of them (chunk indices)."""
+
+    scanned: dict[int, list[int]]  # the token scans' offsets in each chunk's text
+    # Chunks where `_DEEP` or a directive may match, or the scans found something.
+    doubtful: set[int]
+    bars: set[int]  # chunks holding a `|` or `>`
+
+
+def _region_scan(text: str, chunks: list[_Chunk]) -> _RegionScan | None:
+    """A stream of many small documents (helm template, one object per document) is
+    scanned once, as a whole: the prefilter's fixed cost per call exceeds its gain on
+    a small document, and so do the per-document regexes. Slicing the whole scan
+    gives each document a superset of its own scan's offsets (a token right after a
+    document's end counts for it, and only sends it to the slow path). The same pass
+    finds where `_DEEP` and a directive could match; only those documents, and the
+    ones with tokens, go through `_load_fast`'s checks one by one. None when the run
+    is not scanned whole (small, or not ASCII)."""
+    lo = chunks[0].offset
+    region = text[lo : chunks[-1].offset + len(chunks[-1].text)]
+    if not (_prefilter_pays(len(region)) and region.isascii()):
+        return None
+    scan = _scan_ascii(region)
+    starts = [c.offset - lo for c in chunks]
+    ends = [s + len(c.text) for s, c in zip(starts, chunks, strict=True)]
+
+    def owner(pos: int) -> int | None:
+        k = bisect_right(starts, pos) - 1
+        return k if k >= 0 and pos < ends[k] else None  # between chunks: nobody's
+
+    scanned: dict[int, list[int]] = {}
+    for pos in scan.found:
+        if (k := owner(pos)) is not None:
+            scanned.setdefault(k, []).append(pos - starts[k])
+    doubtful = set(scanned)
+    for pos in scan.deep:
+        if (k := owner(pos)) is not None:
+            doubtful.add(k)
+    for pos in scan.percents:
+        # A directive: `%` at a chunk's start or after a newline inside it.
+        k = owner(pos)
+        if k is not None and (pos == starts[k] or region[pos - 1] == "\n"):
+            doubtful.add(k)
+    bars = {k for pos in scan.bars if (k := owner(pos)) is not None}
+    return _RegionScan(scanned, doubtful, bars)
 
 
 # --- a kind: List cut into pieces --------------------------------------------------------
