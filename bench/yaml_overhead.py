@@ -47,6 +47,14 @@ def _key(docs: list[Any]) -> list[tuple[Any, ...]]:
     return [(d.value, d.line, d.item_lines, d.error, d.duplicate_keys) for d in docs]
 
 
+def _pieces(split: Any) -> list[Any]:
+    """A ListSplit's pieces: made by `piece(k)` since they are copied where loaded (an
+    older yamlload, given by --old, held them in `pieces`)."""
+    if hasattr(split, "pieces"):
+        return list(split.pieces)
+    return [split.piece(k) for k in range(len(split.counts))]
+
+
 def phases(mod: ModuleType, stream: str, listed: str) -> tuple[dict[str, float], Any]:
     out: dict[str, float] = {}
     out["stream_chunks"], chunks = _cpu(lambda: mod.stream_chunks(stream))
@@ -58,9 +66,10 @@ def phases(mod: ModuleType, stream: str, listed: str) -> tuple[dict[str, float],
     )
     one = mod.stream_chunks(listed)[0]
     out["split_list"], split = _cpu(lambda: mod.split_list(listed, one, PARTS))
-    out["load_piece"], pieces = _cpu(lambda: [mod.load_piece(p) for p in split.pieces])
-    out["_item_spans"], _ = _cpu(lambda: [mod._item_spans(p) for p in split.pieces])
-    out["_risky_ascii"], _ = _cpu(lambda: [mod._risky_ascii(p.text) for p in split.pieces])
+    texts = _pieces(split)
+    out["load_piece"], pieces = _cpu(lambda: [mod.load_piece(p) for p in texts])
+    out["_item_spans"], _ = _cpu(lambda: [mod._item_spans(p) for p in texts])
+    out["_risky_ascii"], _ = _cpu(lambda: [mod._risky_ascii(p.text) for p in texts])
     return out, (_key(docs), _key(pieces), split.counts)
 
 
@@ -94,7 +103,7 @@ def main() -> None:
             times[name].append(figures)
         # yaml-rs alone on the same documents and pieces, between the two
         rs_stream, _ = _cpu(lambda: [yamlload._fast(t) for t in texts])
-        rs_list, _ = _cpu(lambda: [yamlload._fast(p.text) for p in split.pieces])
+        rs_list, _ = _cpu(lambda: [yamlload._fast(p.text) for p in _pieces(split)])
         rs.append((rs_stream, rs_list))
     rs_stream = statistics.median(r[0] for r in rs)
     rs_list = statistics.median(r[1] for r in rs)

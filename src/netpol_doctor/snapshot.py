@@ -609,15 +609,16 @@ def _list_pieces(
     origin = Origin(name, 1, head.line)
     out: list[tuple[float, Unit]] = []
     first = 0
-    for piece, count in zip(split.pieces, split.counts, strict=True):
-        unit = partial(_read_piece, piece, count, head.value, origin, first, default_namespace)
-        out.append((float(len(piece.text)), unit))
+    for k, ((a, b, _), count) in enumerate(zip(split.spans, split.counts, strict=True)):
+        unit = partial(_read_piece, split, k, count, head.value, origin, first, default_namespace)
+        out.append((float(b - a), unit))
         first += count
     return out
 
 
 def _read_piece(
-    piece: Any,
+    split: ListSplit,
+    k: int,
     count: int,
     head: dict[str, Any],
     origin: Origin,
@@ -626,7 +627,7 @@ def _read_piece(
 ) -> list[Item | ParsedItem] | None:
     """A run of a List's entries, as `_yaml_documents` and `_unpack` read them; None
     when the piece does not read plainly alone."""
-    doc = load_piece(piece)
+    doc = load_piece(split.piece(k))
     value = doc.value
     if (
         doc.error is not None

@@ -1090,13 +1090,20 @@ def _region_scan(text: str, chunks: list[_Chunk]) -> _RegionScan | None:
 class ListSplit:
     """A one-document `kind: List` cut so that its parts load apart: `head` is the
     document with the entries of its block `items:` sequence taken out (so `items` is
-    null), each piece an `items:` key over a run of those entries, at their own
-    lines. Loaded with `load_piece`, each piece gives `{"items": [...]}` and the
-    entries' lines; concatenated, the pieces' items are the List's."""
+    null), each piece (`piece(k)`) an `items:` key over a run of those entries, at
+    their own lines. Loaded with `load_piece`, each piece gives `{"items": [...]}` and
+    the entries' lines; concatenated, the pieces' items are the List's."""
 
     head: _Chunk
-    pieces: tuple[_Chunk, ...]
+    text: str
+    spans: tuple[tuple[int, int, int], ...]  # each piece's text[a:b] and line(a)
     counts: tuple[int, ...]  # entries in each piece, as the text shows them
+
+    def piece(self, k: int) -> _Chunk:
+        """Piece k's text, copied where it is loaded (in a loading child, not in the
+        parent before the work is shared out)."""
+        a, b, line = self.spans[k]
+        return _Chunk("items:\n" + self.text[a:b], line - 1, line - 1)
 
 
 def split_list(text: str, chunk: _Chunk, parts: int) -> ListSplit | None:
@@ -1125,14 +1132,12 @@ def split_list(text: str, chunk: _Chunk, parts: int) -> ListSplit | None:
         cuts.append(at.start() + 1)
     cuts.append(end)
     line = _line_counter(text)
-    pieces = tuple(
-        _Chunk("items:\n" + text[a:b], line(a) - 1, line(a) - 1) for a, b in pairwise(cuts)
-    )
+    spans = tuple((a, b, line(a)) for a, b in pairwise(cuts))
     # Inside the sequence a line indented as its dashes is an entry, so str.count
     # (in C) counts them; a miscount only sends the List to be read whole.
     counts = tuple(1 + text.count(dash, a, b) for a, b in pairwise(cuts))
     rest = text[: head.start()] + text[end:]
-    return ListSplit(_Chunk(rest, chunk.line, chunk.content_line), pieces, counts)
+    return ListSplit(_Chunk(rest, chunk.line, chunk.content_line), text, spans, counts)
 
 
 def _finds(text: str, needle: str) -> Iterator[int]:
