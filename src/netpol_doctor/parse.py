@@ -8,17 +8,21 @@ Raw YAML/JSON stops here: nothing downstream sees a dict. Every problem becomes 
 
 from __future__ import annotations
 
-import json
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from ipaddress import IPv4Address, ip_address, ip_network
+from ipaddress import ip_network
 from typing import Any, TypeVar
 
 from .crd_validation import validate_extended
 from .findings import Finding, Severity
 from .inputs import multus
+from .inputs.fast_objects import (
+    LAST_APPLIED,
+    author_declared_types,
+    fast_network_policy,
+    fast_pod,
+    parse_ip,
+)
 from .inputs.pod_needs import env_targets, health_probes
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -43,6 +47,7 @@ from .model import (
     Service,
     ServicePort,
     Workload,
+    fast_constructor,
 )
 from .validation import Level, parse_cidr, show_value, validate_network_policy
 
@@ -53,6 +58,7 @@ __all__ = [
     "ExtendedObject",
     "Origin",
     "ParseResult",
+    "parse_ip",
     "parse_object",
     "parse_selector",
 ]
@@ -98,7 +104,7 @@ def _looks_like_network_policy(group: str, kind: str) -> bool:
 READ_CONTAINER_FLAGS = ("--enable-network-policy",)
 
 #: Annotations never kept: they can carry whole manifests, Secrets included.
-_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_DROPPED_ANNOTATIONS = (LAST_APPLIED,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,20 +235,6 @@ def _name_of(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@lru_cache(maxsize=65536)
-def parse_ip(text: str) -> IPAddress | None:
-    """An IP address, or None. inet_pton is strict (no "10.1" shorthand, no leading
-    zeros) and several times faster than ipaddress' own parser; node IPs repeat."""
-    try:
-        return IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"))
-    except OSError:
-        pass
-    try:
-        return ip_address(text)
-    except ValueError:
-        return None
-
-
 def parse_selector(raw: Mapping[str, Any]) -> LabelSelector:
     """A validated selector dict -> LabelSelector (SEL-2: all terms ANDed)."""
     reqs: list[Requirement] = [
@@ -264,8 +256,18 @@ def _api_group(api_version: str) -> str:
     return api_version.split("/", 1)[0] if "/" in api_version else ""
 
 
-def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -> ParseResult:
-    """Parse one manifest. Never raises: problems come back as findings."""
+#: One reference per object read: the plain strings (and origin) it is made of need
+#: none of the dataclass constructor's generic work.
+_new_ref = fast_constructor(ObjectRef)
+
+
+def parse_object(
+    raw: Any, origin: Origin, default_namespace: str = "default", *, fast: bool = True
+) -> ParseResult:
+    """Parse one manifest. Never raises: problems come back as findings.
+
+    fast=False reads every object the reference way (inputs/fast_objects.py reads the
+    plain Pod and NetworkPolicy without it): for the tests and benchmarks comparing both."""
     if not isinstance(raw, dict):
         ref = ObjectRef("?", None, "?", origin.file, origin.document, origin.line)
         msg = f"expected a Kubernetes object (a mapping), got {_type_word(raw)}"
@@ -275,7 +277,7 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
     kind_s = kind if isinstance(kind, str) else "?"
     name = meta.get("name") if isinstance(meta, dict) else None
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
-    ref = ObjectRef(
+    ref = _new_ref(
         kind_s,
         namespace if isinstance(namespace, str) and namespace else None,
         name if isinstance(name, str) and name else "?",
@@ -294,11 +296,11 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
     group = _api_group(api_version) if isinstance(api_version, str) else ""
     if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
         return _extended(raw, ref, group)
-    parser = _PARSERS.get(kind)
+    parser = (_PARSERS if fast else _REFERENCE_PARSERS).get(kind)
     if parser is None or (kind == "NetworkPolicy" and group not in ("networking.k8s.io", "")):
         return ParseResult(None, kind)
     if ref.namespace is None and kind in _NAMESPACED:
-        ref = ObjectRef(kind, default_namespace, ref.name, ref.file, ref.document, ref.line)
+        ref = _new_ref(kind, default_namespace, ref.name, ref.file, ref.document, ref.line)
     reader = _Reader(ref)
     try:
         result = parser(raw, reader)
@@ -426,6 +428,12 @@ def _template_fields(
 
 
 def _parse_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    pod = fast_pod(raw, r.ref)
+    return ParseResult(pod, "Pod") if pod is not None else _read_pod(raw, r)
+
+
+def _read_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    """The reference reading of a Pod, with a finding for each problem."""
     meta, spec, status = raw.get("metadata"), raw.get("spec"), raw.get("status")
     # One constructor call: dataclasses.replace on every pod cost a tenth of the load.
     fields = _template_fields(r, meta, spec, "", r.ref, None)
@@ -667,6 +675,14 @@ def _parse_event(raw: dict[str, Any], r: _Reader) -> ParseResult:
 
 
 def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    policy = fast_network_policy(raw, r.ref)
+    if policy is not None:
+        return ParseResult(policy, "NetworkPolicy")
+    return _read_network_policy(raw, r)
+
+
+def _read_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
+    """The reference reading: validated, with a finding for each violation."""
     problems = validate_network_policy(raw)
     errors = [v for v in problems if v.level is Level.ERROR]
     for v in problems:
@@ -687,7 +703,7 @@ def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
         _rule(Direction.EGRESS, i, rule) for i, rule in enumerate(spec.get("egress") or [])
     )
     declared = spec.get("policyTypes") or []
-    explicit = bool(declared) and _author_declared_types(raw)
+    explicit = bool(declared) and author_declared_types(raw)
     if declared:
         types = frozenset(Direction(t) for t in declared)  # NP-26: used verbatim
     else:
@@ -704,22 +720,6 @@ def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
         annotations=_annotations(r, raw.get("metadata"), "metadata"),
     )
     return _ok(policy, "NetworkPolicy")
-
-
-def _author_declared_types(raw: dict[str, Any]) -> bool:
-    """Did the author write policyTypes? A policy read back from the API server always
-    has it (defaulting), so look at what `kubectl apply` recorded, when it did. Only
-    this one fact is taken from the annotation; nothing of it is kept."""
-    meta = raw.get("metadata")
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    applied = annotations.get(_DROPPED_ANNOTATIONS[0]) if isinstance(annotations, dict) else None
-    if not isinstance(applied, str):
-        return True
-    try:
-        spec = json.loads(applied).get("spec")
-    except (ValueError, AttributeError):
-        return True
-    return not isinstance(spec, dict) or bool(spec.get("policyTypes"))
 
 
 def _rule(direction: Direction, index: int, raw: dict[str, Any] | None) -> Rule:
@@ -773,3 +773,4 @@ _PARSERS: dict[str, Callable[[dict[str, Any], _Reader], ParseResult]] = {
     "Event": _parse_event,
     **dict.fromkeys(WORKLOAD_KINDS, _parse_workload),
 }
+_REFERENCE_PARSERS = {**_PARSERS, "Pod": _read_pod, "NetworkPolicy": _read_network_policy}
