@@ -32,7 +32,14 @@ import yaml
 from netpol_doctor import yamlload
 from netpol_doctor.inputs.fast_objects import fast_network_policy, fast_pod
 from netpol_doctor.model import ObjectRef
-from netpol_doctor.parse import Origin, ParseResult, parse_object
+from netpol_doctor.parse import (
+    _PARSERS,
+    EXTENDED_KINDS,
+    Origin,
+    ParseResult,
+    _looks_like_network_policy,
+    parse_object,
+)
 from test_cases import _expand
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,6 +209,17 @@ def test_the_fast_path_keeps_every_field() -> None:
     assert pod.env_targets == (("DB_URL", "db", "5432"),)
     assert (pod.ready, pod.restarts, pod.waiting_reasons) == (False, 5, ("CrashLoopBackOff",))
     assert [str(ip) for ip in pod.ips] == ["10.9.0.2", "10.9.0.1", "fd00::1"]
+
+
+def test_only_network_policy_of_the_parsed_kinds_can_be_another_family() -> None:
+    """parse_object looks at apiVersion only for NetworkPolicy and unparsed kinds."""
+    for _, kind in EXTENDED_KINDS:
+        assert kind not in _PARSERS or kind == "NetworkPolicy"
+    for kind in _PARSERS:
+        if kind != "NetworkPolicy":
+            assert not _looks_like_network_policy("example.io", kind)
+            raw = {"apiVersion": "cilium.io/v2", "kind": kind, "metadata": {"name": "x"}}
+            assert _both(raw, Origin()).kind == kind
 
 
 # --- (c) mutations ----------------------------------------------------------------------

@@ -266,8 +266,9 @@ def parse_object(
 ) -> ParseResult:
     """Parse one manifest. Never raises: problems come back as findings.
 
-    fast=False reads every object the reference way (inputs/fast_objects.py reads the
-    plain Pod and NetworkPolicy without it): for the tests and benchmarks comparing both."""
+    fast=False reads every object the reference way, never through
+    inputs/fast_objects.py (which reads the plain Pod and NetworkPolicy to the same
+    result, only faster): for the tests and benchmarks that compare both."""
     if not isinstance(raw, dict):
         ref = ObjectRef("?", None, "?", origin.file, origin.document, origin.line)
         msg = f"expected a Kubernetes object (a mapping), got {_type_word(raw)}"
@@ -292,15 +293,22 @@ def parse_object(
         msg = "object has no metadata.name; skipped"
         f = Finding("input-invalid", Severity.ERROR, msg, (ref,), "metadata.name")
         return ParseResult(None, kind, [f])
-    api_version = raw.get("apiVersion")
-    group = _api_group(api_version) if isinstance(api_version, str) else ""
-    if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
-        return _extended(raw, ref, group)
-    parser = (_PARSERS if fast else _REFERENCE_PARSERS).get(kind)
-    if parser is None or (kind == "NetworkPolicy" and group not in ("networking.k8s.io", "")):
-        return ParseResult(None, kind)
+    parser = _PARSERS.get(kind)
+    if parser is None or kind == "NetworkPolicy":
+        # Only these kinds can be another family's (a Calico NetworkPolicy, a CRD named
+        # like a policy): the other parsed kinds are core ones whatever their apiVersion.
+        api_version = raw.get("apiVersion")
+        group = _api_group(api_version) if isinstance(api_version, str) else ""
+        if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
+            return _extended(raw, ref, group)
+        if parser is None or group not in ("networking.k8s.io", ""):
+            return ParseResult(None, kind)
     if ref.namespace is None and kind in _NAMESPACED:
         ref = _new_ref(kind, default_namespace, ref.name, ref.file, ref.document, ref.line)
+    read = _FAST_READERS.get(kind) if fast else None
+    obj = read(raw, ref) if read is not None else None
+    if obj is not None:
+        return ParseResult(obj, kind)
     reader = _Reader(ref)
     try:
         result = parser(raw, reader)
@@ -428,12 +436,6 @@ def _template_fields(
 
 
 def _parse_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
-    pod = fast_pod(raw, r.ref)
-    return ParseResult(pod, "Pod") if pod is not None else _read_pod(raw, r)
-
-
-def _read_pod(raw: dict[str, Any], r: _Reader) -> ParseResult:
-    """The reference reading of a Pod, with a finding for each problem."""
     meta, spec, status = raw.get("metadata"), raw.get("spec"), raw.get("status")
     # One constructor call: dataclasses.replace on every pod cost a tenth of the load.
     fields = _template_fields(r, meta, spec, "", r.ref, None)
@@ -675,14 +677,6 @@ def _parse_event(raw: dict[str, Any], r: _Reader) -> ParseResult:
 
 
 def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
-    policy = fast_network_policy(raw, r.ref)
-    if policy is not None:
-        return ParseResult(policy, "NetworkPolicy")
-    return _read_network_policy(raw, r)
-
-
-def _read_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
-    """The reference reading: validated, with a finding for each violation."""
     problems = validate_network_policy(raw)
     errors = [v for v in problems if v.level is Level.ERROR]
     for v in problems:
@@ -773,4 +767,9 @@ _PARSERS: dict[str, Callable[[dict[str, Any], _Reader], ParseResult]] = {
     "Event": _parse_event,
     **dict.fromkeys(WORKLOAD_KINDS, _parse_workload),
 }
-_REFERENCE_PARSERS = {**_PARSERS, "Pod": _read_pod, "NetworkPolicy": _read_network_policy}
+#: The plain shapes of the two kinds a cluster has thousands of, read without the
+#: _Reader; None back: the parser above reads the object, findings and all.
+_FAST_READERS: dict[str, Callable[[dict[str, Any], ObjectRef], Pod | NetworkPolicy | None]] = {
+    "Pod": fast_pod,
+    "NetworkPolicy": fast_network_policy,
+}
