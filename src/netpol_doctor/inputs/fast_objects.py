@@ -142,6 +142,13 @@ class _Unusual(Exception):
     """Not the plain shape: the reference path reads the object (and reports on it)."""
 
 
+def _unset(value: object, default: T) -> T:
+    """The default of a field found null or absent; of any other value: unusual."""
+    if value is not None:
+        raise _Unusual
+    return default
+
+
 def _plain(value: object, kind: type[T], default: T) -> T:
     """A field of exactly `kind` (a bool is no int, a subclass is unusual), or unset:
     what the reference path takes without a word."""
@@ -171,9 +178,14 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
     meta, spec = raw["metadata"], raw.get("spec")
     if type(meta) is not dict or type(spec) is not dict:
         raise _Unusual
-    status = _plain(raw.get("status"), dict, {})
-    containers = _plain(spec.get("containers"), list, [])
-    if _plain(spec.get("initContainers"), list, []):
+    status = raw.get("status")
+    if type(status) is not dict:
+        status = _unset(status, {})
+    containers = spec.get("containers")
+    if type(containers) is not list:
+        containers = _unset(containers, [])
+    init = spec.get("initContainers")
+    if init is not None and (type(init) is not list or init):
         raise _Unusual  # sidecars serve ports, and init containers' env counts
 
     ports: list[ContainerPort] = []
@@ -212,7 +224,8 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
         helpers = helpers or not _HELPER_KEYS.isdisjoint(c)
 
     ips: list[IPAddress] = []
-    for entry in _plain(status.get("podIPs"), list, []):
+    pod_ips = status.get("podIPs")
+    for entry in pod_ips if type(pod_ips) is list else _unset(pod_ips, ()):
         if type(entry) is not dict:
             raise _Unusual
         ip = _ip(entry.get("ip"))
@@ -223,7 +236,8 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
         ips.insert(0, first)
 
     owner = None
-    for o in _plain(meta.get("ownerReferences"), list, []):
+    owners = meta.get("ownerReferences")
+    for o in owners if type(owners) is list else _unset(owners, ()):
         # The reference path's own test, which never reports: the last controller wins.
         if isinstance(o, dict) and o.get("controller") and isinstance(o.get("name"), str):
             kind = o.get("kind")
@@ -232,7 +246,8 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
     ready: bool | None = None
     restarts = 0
     waiting: list[Any] = []
-    for s in _plain(status.get("containerStatuses"), list, []):
+    statuses = status.get("containerStatuses")
+    for s in statuses if type(statuses) is list else _unset(statuses, ()):
         if not s:
             continue  # the reference path skips empty entries, for `ready` too
         if type(s) is not dict:
@@ -249,19 +264,28 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
             if reason:
                 waiting.append(reason)
 
+    node, account, phase = spec.get("nodeName"), spec.get("serviceAccountName"), status.get("phase")
+    for text in (node, account, phase):
+        if text is not None and type(text) is not str:
+            raise _Unusual
+    host_network = spec.get("hostNetwork")
+    automount = spec.get("automountServiceAccountToken")
+    for flag in (host_network, automount):
+        if flag is not None and type(flag) is not bool:
+            raise _Unusual
     return _new_pod(
         ref,
         tuple(sorted(_strings(meta.get("labels")).items())),
         tuple(ips),
-        _plain(spec.get("hostNetwork"), bool, False),
-        _plain(spec.get("nodeName"), str, "") or None,
+        host_network is True,
+        node or None,
         _ip(status.get("hostIP")),
-        _plain(status.get("phase"), str, "") or None,
+        phase or None,
         tuple(ports),
         None,  # template_of: a live pod
         owner,
-        _plain(spec.get("serviceAccountName"), str, "") or None,
-        _plain(spec.get("automountServiceAccountToken"), bool, True),
+        account or None,
+        automount is not False,
         _annotations(meta.get("annotations")),
         tuple(names),
         ready,
