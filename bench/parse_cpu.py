@@ -3,8 +3,9 @@ on the pods and policies of a cluster `make bench` generated:
 
     python bench/parse_cpu.py --data bench/.data/standard-p20000-n5000-s1-yaml/cluster
 
-Each file is read once (yaml_rs, as the loader's fast path does); then every item is
-parsed, with the collector off, alternating reference and fast rounds in one process:
+Each file (`-o yaml` read with yaml_rs, as the loader's fast path does, or `-o json`)
+is read once; then every item is parsed, with the collector off, alternating
+reference and fast rounds in one process:
 CPU time (not wall time) and the minimum of the rounds, because the bench machine is
 shared and noisy. Both paths' results are compared first: they must be equal.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
 import sys
 import time
@@ -26,12 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from netpol_doctor.parse import Origin, parse_object
 
 DEFAULT = Path(__file__).resolve().parent / ".data/standard-p20000-n5000-s1-yaml/cluster"
-FILES = {"Pod": "pods.yaml", "NetworkPolicy": "networkpolicies.yaml"}
+FILES = {"Pod": "pods", "NetworkPolicy": "networkpolicies"}
 
 
-def _items(path: Path) -> list[Any]:
-    loaded = yaml_rs.loads(path.read_text(), parse_datetime=False)
-    return list(loaded["items"])
+def _items(folder: Path, stem: str) -> list[Any]:
+    """The items of a kubectl List dump, `-o yaml` or `-o json`."""
+    yaml_file = folder / f"{stem}.yaml"
+    if yaml_file.exists():
+        return list(yaml_rs.loads(yaml_file.read_text(), parse_datetime=False)["items"])
+    return list(json.loads((folder / f"{stem}.json").read_text())["items"])
 
 
 def _cpu_per_item(items: list[Any], fast: bool) -> float:
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     origin = Origin("f", 1, 1)
     for kind, name in FILES.items():
-        items = _items(args.data / name)
+        items = _items(args.data, name)
         for raw in items:
             fast = parse_object(raw, origin, "default")
             if fast != parse_object(raw, origin, "default", fast=False):

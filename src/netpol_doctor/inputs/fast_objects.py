@@ -107,6 +107,9 @@ _PROTOCOLS = {p.value: p for p in Protocol}  # ICMP too: the reference path read
 _TCP = Protocol.TCP
 T = TypeVar("T")
 _MULTUS_KEYS = frozenset((multus.NETWORKS, multus.NETWORK_STATUS, multus.OLD_NETWORK_STATUS))
+#: ContainerPort by (name, containerPort, protocol, container) as written: frozen and
+#: shared, so the thousands of pods of one workload cost one object per port.
+_CONTAINER_PORTS: dict[tuple[str | None, int, str | None, str], ContainerPort] = {}
 #: container fields inputs/pod_needs.py reads
 _HELPER_KEYS = frozenset({"readinessProbe", "livenessProbe", "startupProbe", "env"})
 
@@ -206,18 +209,18 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
             for port in container_ports:
                 if type(port) is not dict:
                     raise _Unusual
-                number = port.get("containerPort")
-                if type(number) is not int or not 1 <= number <= 65535:
-                    raise _Unusual
-                port_name = port.get("name")
-                if port_name is not None and type(port_name) is not str:
-                    raise _Unusual
+                number, port_name = port.get("containerPort"), port.get("name")
                 protocol = port.get("protocol")
-                if protocol is None:
-                    protocol = _TCP
-                elif type(protocol) is not str or (protocol := _PROTOCOLS.get(protocol)) is None:
+                # Exact types before the lookup: True == 1 and 80.0 == 80 as keys.
+                if (
+                    type(number) is not int
+                    or (port_name is not None and type(port_name) is not str)
+                    or (protocol is not None and type(protocol) is not str)
+                ):
                     raise _Unusual
-                ports.append(_new_container_port(port_name or None, number, protocol, name))
+                key = (port_name, number, protocol, name)
+                known = _CONTAINER_PORTS.get(key)
+                ports.append(known if known is not None else _container_port(key))
         elif container_ports is not None:
             raise _Unusual
         # Probes and env are rare in dumps: their (finding-free) readers run when present.
@@ -296,10 +299,28 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
     )
 
 
+def _container_port(key: tuple[str | None, int, str | None, str]) -> ContainerPort:
+    """A container port first met (its fields' types checked); kept, as the pods of a
+    workload repeat their ports."""
+    port_name, number, protocol, container = key
+    if not 1 <= number <= 65535:
+        raise _Unusual
+    known = _TCP if protocol is None else _PROTOCOLS.get(protocol)
+    if known is None:
+        raise _Unusual
+    made = _new_container_port(port_name or None, number, known, container)
+    if len(_CONTAINER_PORTS) >= 4096:
+        _CONTAINER_PORTS.clear()  # a bound, whatever the input holds
+    _CONTAINER_PORTS[key] = made
+    return made
+
+
 def _strings(value: object) -> dict[str, str]:
     """Labels or annotations, all strings. The reference path reads a number as a
     label value's text and drops other annotations without a word: unusual here."""
-    pairs = _plain(value, dict, {})
+    if type(value) is not dict:
+        return _unset(value, {})
+    pairs: dict[str, str] = value
     for k, v in pairs.items():
         if type(k) is not str or type(v) is not str:
             raise _Unusual
@@ -318,10 +339,11 @@ def _annotations(value: object) -> tuple[tuple[str, str], ...]:
 
 
 def _ip(value: object) -> IPAddress | None:
-    text = _plain(value, str, "")
-    if not text:
+    if type(value) is not str:
+        return _unset(value, None)
+    if not value:
         return None
-    address = parse_ip(text)
+    address = parse_ip(value)
     if address is None:
         raise _Unusual
     return address
