@@ -54,6 +54,18 @@ CORPUS_DIRS = [
 ]
 
 
+class _Str(str):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+class _Dict(dict[str, Any]):
+    pass
+
+
 # --- comparing ------------------------------------------------------------------------
 
 
@@ -211,6 +223,22 @@ def test_the_fast_path_keeps_every_field() -> None:
     assert [str(ip) for ip in pod.ips] == ["10.9.0.2", "10.9.0.1", "fd00::1"]
 
 
+@pytest.mark.parametrize(
+    ("port", "reported"), [(True, True), (80.0, True), ("80", True), (_Int(80), False)]
+)
+def test_container_ports_shared_only_when_written_alike(port: Any, reported: bool) -> None:
+    """Pods share equal container ports; a value equal to a kept one (True == 1,
+    80.0 == 80) is still reported, not read as the kept port."""
+    plain = copy.deepcopy(PODS[0])
+    ports = [{"containerPort": 80}, {"containerPort": 1}]
+    plain["spec"]["containers"] = [{"name": "c", "ports": ports}]
+    odd = copy.deepcopy(plain)
+    odd["spec"]["containers"][0]["ports"] = [{"containerPort": port}]
+    first, second = _both(plain, Origin()), _both(odd, Origin())
+    assert first.obj is not None and not first.findings
+    assert bool(second.findings) is reported  # an int subclass is an int to the reference
+
+
 def test_only_network_policy_of_the_parsed_kinds_can_be_another_family() -> None:
     """parse_object looks at apiVersion only for NetworkPolicy and unparsed kinds."""
     for _, kind in EXTENDED_KINDS:
@@ -223,18 +251,6 @@ def test_only_network_policy_of_the_parsed_kinds_can_be_another_family() -> None
 
 
 # --- (c) mutations ----------------------------------------------------------------------
-
-
-class _Str(str):
-    pass
-
-
-class _Int(int):
-    pass
-
-
-class _Dict(dict[str, Any]):
-    pass
 
 
 _ODD_VALUES: list[Any] = [
