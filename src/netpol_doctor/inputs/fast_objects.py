@@ -59,6 +59,8 @@ __all__ = [
     "parse_ip",
 ]
 
+T = TypeVar("T")
+
 #: kubectl's copy of the whole manifest as applied: never kept (it can hold a Secret).
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -105,10 +107,10 @@ _new_selector = fast_constructor(LabelSelector)
 
 _PROTOCOLS = {p.value: p for p in Protocol}  # ICMP too: the reference path reads it silently
 _TCP = Protocol.TCP
-T = TypeVar("T")
 _MULTUS_KEYS = frozenset((multus.NETWORKS, multus.NETWORK_STATUS, multus.OLD_NETWORK_STATUS))
 #: ContainerPort by (name, containerPort, protocol, container) as written: frozen and
-#: shared, so the thousands of pods of one workload cost one object per port.
+#: shared, so the thousands of pods of one workload cost one object per port (and
+#: the lookup costs less than building one).
 _CONTAINER_PORTS: dict[tuple[str | None, int, str | None, str], ContainerPort] = {}
 #: container fields inputs/pod_needs.py reads
 _HELPER_KEYS = frozenset({"readinessProbe", "livenessProbe", "startupProbe", "env"})
@@ -309,9 +311,10 @@ def _container_port(key: tuple[str | None, int, str | None, str]) -> ContainerPo
     if known is None:
         raise _Unusual
     made = _new_container_port(port_name or None, number, known, container)
-    if len(_CONTAINER_PORTS) >= 4096:
-        _CONTAINER_PORTS.clear()  # a bound, whatever the input holds
-    _CONTAINER_PORTS[key] = made
+    if len(container) + len(port_name or "") <= 256:  # never keep a huge string alive
+        if len(_CONTAINER_PORTS) >= 4096:
+            _CONTAINER_PORTS.clear()  # a bound, whatever the input holds
+        _CONTAINER_PORTS[key] = made
     return made
 
 
