@@ -31,7 +31,7 @@ import yaml
 
 from netpol_doctor import yamlload
 from netpol_doctor.inputs.fast_objects import fast_network_policy, fast_pod
-from netpol_doctor.model import ObjectRef
+from netpol_doctor.model import ContainerPort, ObjectRef, Protocol
 from netpol_doctor.parse import (
     _PARSERS,
     EXTENDED_KINDS,
@@ -192,7 +192,8 @@ def test_the_fast_path_is_taken_for_plain_objects() -> None:
 
 
 def test_the_fast_path_keeps_every_field() -> None:
-    """A pod with every field the fast path reads set (probes, env, statuses)."""
+    """A pod with every field the fast path reads set (probes, env, statuses, init
+    containers and a sidecar)."""
     raw = copy.deepcopy(PODS[0])
     raw["metadata"]["annotations"] = {
         "kubectl.kubernetes.io/last-applied-configuration": '{"kind":"Pod"}',
@@ -203,6 +204,10 @@ def test_the_fast_path_keeps_every_field() -> None:
     raw["spec"]["automountServiceAccountToken"] = False
     raw["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"port": "http"}}
     raw["spec"]["containers"][0]["env"] = [{"name": "DB_URL", "value": "postgres://db:5432/x"}]
+    raw["spec"]["initContainers"] = [
+        {"name": "migrate", "env": [{"name": "CACHE_HOST", "value": "redis.shop.svc"}]},
+        {"name": "proxy", "restartPolicy": "Always", "ports": [{"containerPort": 15001}]},
+    ]
     raw["status"]["containerStatuses"] = [
         {"ready": True, "restartCount": 2},
         {},
@@ -218,7 +223,9 @@ def test_the_fast_path_keeps_every_field() -> None:
     assert pod.annotations == (("a", "1"), ("b", "2"))
     assert pod.host_network is True and pod.automount_token is False
     assert pod.health_probes == (("readiness", "httpGet", "http"),)
-    assert pod.env_targets == (("DB_URL", "db", "5432"),)
+    assert pod.env_targets == (("DB_URL", "db", "5432"), ("CACHE_HOST", "redis.shop.svc", ""))
+    assert pod.ports[-1] == ContainerPort(None, 15001, Protocol.TCP, "proxy")  # a sidecar's
+    assert "proxy" not in pod.container_names
     assert (pod.ready, pod.restarts, pod.waiting_reasons) == (False, 5, ("CrashLoopBackOff",))
     assert [str(ip) for ip in pod.ips] == ["10.9.0.2", "10.9.0.1", "fd00::1"]
 

@@ -190,43 +190,23 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
     if type(containers) is not list:
         containers = _unset(containers, [])
     init = spec.get("initContainers")
-    if init is not None and (type(init) is not list or init):
-        raise _Unusual  # sidecars serve ports, and init containers' env counts
+    if type(init) is not list:
+        init = _unset(init, [])
 
     ports: list[ContainerPort] = []
     names: list[str] = []
-    helpers = False
+    helpers = False  # probes or env: rare in dumps, read by their (finding-free) readers
     for c in containers:
+        name = _container_ports(c, ports)
+        if name is not None:
+            names.append(name)
+        helpers = helpers or not _HELPER_KEYS.isdisjoint(c)
+    for c in init:
         if type(c) is not dict:
             raise _Unusual
-        name = c.get("name")
-        if type(name) is str:
-            names.append(name)
-        elif name is None:
-            name = ""  # the reference path's container name for its ports; not listed
-        else:
-            raise _Unusual
-        container_ports = c.get("ports")
-        if type(container_ports) is list:
-            for port in container_ports:
-                if type(port) is not dict:
-                    raise _Unusual
-                number, port_name = port.get("containerPort"), port.get("name")
-                protocol = port.get("protocol")
-                # Exact types before the lookup: True == 1 and 80.0 == 80 as keys.
-                if (
-                    type(number) is not int
-                    or (port_name is not None and type(port_name) is not str)
-                    or (protocol is not None and type(protocol) is not str)
-                ):
-                    raise _Unusual
-                key = (port_name, number, protocol, name)
-                known = _CONTAINER_PORTS.get(key)
-                ports.append(known if known is not None else _container_port(key))
-        elif container_ports is not None:
-            raise _Unusual
-        # Probes and env are rare in dumps: their (finding-free) readers run when present.
-        helpers = helpers or not _HELPER_KEYS.isdisjoint(c)
+        if c.get("restartPolicy") == "Always":
+            _container_ports(c, ports)  # a sidecar serves ports like any container
+        helpers = helpers or "env" in c
 
     ips: list[IPAddress] = []
     pod_ips = status.get("podIPs")
@@ -297,8 +277,36 @@ def _pod(raw: dict[str, Any], ref: ObjectRef) -> Pod:
         restarts,
         tuple(waiting),
         health_probes(containers) if helpers else (),
-        env_targets(containers) if helpers else (),
+        env_targets([*containers, *init]) if helpers else (),  # init containers' env too
     )
+
+
+def _container_ports(c: object, ports: list[ContainerPort]) -> str | None:
+    """Adds the ports of container `c` to `ports`; its name, None if it has none."""
+    if type(c) is not dict:
+        raise _Unusual
+    name = c.get("name")
+    if type(name) is not str:
+        name = _unset(name, None)
+    container_ports = c.get("ports")
+    if type(container_ports) is not list:
+        container_ports = _unset(container_ports, ())
+    for port in container_ports:
+        if type(port) is not dict:
+            raise _Unusual
+        number, port_name = port.get("containerPort"), port.get("name")
+        protocol = port.get("protocol")
+        # Exact types before the lookup: True == 1 and 80.0 == 80 as keys.
+        if (
+            type(number) is not int
+            or (port_name is not None and type(port_name) is not str)
+            or (protocol is not None and type(protocol) is not str)
+        ):
+            raise _Unusual
+        key = (port_name, number, protocol, name or "")  # "": the reference path's unnamed
+        known = _CONTAINER_PORTS.get(key)
+        ports.append(known if known is not None else _container_port(key))
+    return name
 
 
 def _container_port(key: tuple[str | None, int, str | None, str]) -> ContainerPort:
