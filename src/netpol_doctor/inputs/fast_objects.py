@@ -2,8 +2,8 @@
 
 `parse` stays the reference: each function here returns None the moment its input is
 anything but the plain shape (a wrong or unusual type, a value the reference path
-would report, a field only the reference path reads: initContainers, Multus
-annotations, an unknown policy field, ...), and `parse` then reads the object the slow
+would report or convert, Multus annotations, whose problems only the reference path
+reports, an unknown policy field, ...), and `parse` then reads the object the slow
 way, findings and all. So nothing here makes a finding or builds a message, and every
 object built here equals the reference path's own (tests/test_parse_fast.py runs both
 over real, generated and mutated objects).
