@@ -8,17 +8,21 @@ Raw YAML/JSON stops here: nothing downstream sees a dict. Every problem becomes 
 
 from __future__ import annotations
 
-import json
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from ipaddress import IPv4Address, ip_address, ip_network
+from ipaddress import ip_network
 from typing import Any, TypeVar
 
 from .crd_validation import validate_extended
 from .findings import Finding, Severity
 from .inputs import multus
+from .inputs.fast_objects import (
+    LAST_APPLIED,
+    author_declared_types,
+    fast_network_policy,
+    fast_pod,
+    parse_ip,
+)
 from .inputs.pod_needs import env_targets, health_probes
 from .model import (
     NAMESPACE_NAME_LABEL,
@@ -43,6 +47,7 @@ from .model import (
     Service,
     ServicePort,
     Workload,
+    fast_constructor,
 )
 from .validation import Level, parse_cidr, show_value, validate_network_policy
 
@@ -53,6 +58,7 @@ __all__ = [
     "ExtendedObject",
     "Origin",
     "ParseResult",
+    "parse_ip",
     "parse_object",
     "parse_selector",
 ]
@@ -98,7 +104,7 @@ def _looks_like_network_policy(group: str, kind: str) -> bool:
 READ_CONTAINER_FLAGS = ("--enable-network-policy",)
 
 #: Annotations never kept: they can carry whole manifests, Secrets included.
-_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_DROPPED_ANNOTATIONS = (LAST_APPLIED,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,20 +235,6 @@ def _name_of(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@lru_cache(maxsize=65536)
-def parse_ip(text: str) -> IPAddress | None:
-    """An IP address, or None. inet_pton is strict (no "10.1" shorthand, no leading
-    zeros) and several times faster than ipaddress' own parser; node IPs repeat."""
-    try:
-        return IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"))
-    except OSError:
-        pass
-    try:
-        return ip_address(text)
-    except ValueError:
-        return None
-
-
 def parse_selector(raw: Mapping[str, Any]) -> LabelSelector:
     """A validated selector dict -> LabelSelector (SEL-2: all terms ANDed)."""
     reqs: list[Requirement] = [
@@ -264,8 +256,19 @@ def _api_group(api_version: str) -> str:
     return api_version.split("/", 1)[0] if "/" in api_version else ""
 
 
-def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -> ParseResult:
-    """Parse one manifest. Never raises: problems come back as findings."""
+#: One reference per object read: the plain strings (and origin) it is made of need
+#: none of the dataclass constructor's generic work.
+_new_ref = fast_constructor(ObjectRef)
+
+
+def parse_object(
+    raw: Any, origin: Origin, default_namespace: str = "default", *, fast: bool = True
+) -> ParseResult:
+    """Parse one manifest. Never raises: problems come back as findings.
+
+    fast=False reads every object the reference way, never through
+    inputs/fast_objects.py (which reads the plain Pod and NetworkPolicy to the same
+    result, only faster): for the tests and benchmarks that compare both."""
     if not isinstance(raw, dict):
         ref = ObjectRef("?", None, "?", origin.file, origin.document, origin.line)
         msg = f"expected a Kubernetes object (a mapping), got {_type_word(raw)}"
@@ -275,7 +278,7 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
     kind_s = kind if isinstance(kind, str) else "?"
     name = meta.get("name") if isinstance(meta, dict) else None
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
-    ref = ObjectRef(
+    ref = _new_ref(
         kind_s,
         namespace if isinstance(namespace, str) and namespace else None,
         name if isinstance(name, str) and name else "?",
@@ -290,15 +293,22 @@ def parse_object(raw: Any, origin: Origin, default_namespace: str = "default") -
         msg = "object has no metadata.name; skipped"
         f = Finding("input-invalid", Severity.ERROR, msg, (ref,), "metadata.name")
         return ParseResult(None, kind, [f])
-    api_version = raw.get("apiVersion")
-    group = _api_group(api_version) if isinstance(api_version, str) else ""
-    if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
-        return _extended(raw, ref, group)
     parser = _PARSERS.get(kind)
-    if parser is None or (kind == "NetworkPolicy" and group not in ("networking.k8s.io", "")):
-        return ParseResult(None, kind)
+    if parser is None or kind == "NetworkPolicy":
+        # Only these kinds can be another family's (a Calico NetworkPolicy, a CRD named
+        # like a policy): the other parsed kinds are core ones whatever their apiVersion.
+        api_version = raw.get("apiVersion")
+        group = _api_group(api_version) if isinstance(api_version, str) else ""
+        if (group, kind) in EXTENDED_KINDS or _looks_like_network_policy(group, kind):
+            return _extended(raw, ref, group)
+        if parser is None or group not in ("networking.k8s.io", ""):
+            return ParseResult(None, kind)
     if ref.namespace is None and kind in _NAMESPACED:
-        ref = ObjectRef(kind, default_namespace, ref.name, ref.file, ref.document, ref.line)
+        ref = _new_ref(kind, default_namespace, ref.name, ref.file, ref.document, ref.line)
+    read = _FAST_READERS.get(kind) if fast else None
+    obj = read(raw, ref) if read is not None else None
+    if obj is not None:
+        return ParseResult(obj, kind)
     reader = _Reader(ref)
     try:
         result = parser(raw, reader)
@@ -687,7 +697,7 @@ def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
         _rule(Direction.EGRESS, i, rule) for i, rule in enumerate(spec.get("egress") or [])
     )
     declared = spec.get("policyTypes") or []
-    explicit = bool(declared) and _author_declared_types(raw)
+    explicit = bool(declared) and author_declared_types(raw)
     if declared:
         types = frozenset(Direction(t) for t in declared)  # NP-26: used verbatim
     else:
@@ -704,22 +714,6 @@ def _parse_network_policy(raw: dict[str, Any], r: _Reader) -> ParseResult:
         annotations=_annotations(r, raw.get("metadata"), "metadata"),
     )
     return _ok(policy, "NetworkPolicy")
-
-
-def _author_declared_types(raw: dict[str, Any]) -> bool:
-    """Did the author write policyTypes? A policy read back from the API server always
-    has it (defaulting), so look at what `kubectl apply` recorded, when it did. Only
-    this one fact is taken from the annotation; nothing of it is kept."""
-    meta = raw.get("metadata")
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    applied = annotations.get(_DROPPED_ANNOTATIONS[0]) if isinstance(annotations, dict) else None
-    if not isinstance(applied, str):
-        return True
-    try:
-        spec = json.loads(applied).get("spec")
-    except (ValueError, AttributeError):
-        return True
-    return not isinstance(spec, dict) or bool(spec.get("policyTypes"))
 
 
 def _rule(direction: Direction, index: int, raw: dict[str, Any] | None) -> Rule:
@@ -772,4 +766,10 @@ _PARSERS: dict[str, Callable[[dict[str, Any], _Reader], ParseResult]] = {
     "NetworkPolicy": _parse_network_policy,
     "Event": _parse_event,
     **dict.fromkeys(WORKLOAD_KINDS, _parse_workload),
+}
+#: The plain shapes of the two kinds a cluster has thousands of, read without the
+#: _Reader; None back: the parser above reads the object, findings and all.
+_FAST_READERS: dict[str, Callable[[dict[str, Any], ObjectRef], Pod | NetworkPolicy | None]] = {
+    "Pod": fast_pod,
+    "NetworkPolicy": fast_network_policy,
 }
