@@ -78,14 +78,17 @@ class CniInfo:
 
 def detect_cni(snapshot: Snapshot) -> CniInfo:
     """First enforcing agent found among DaemonSets, then among pods (any namespace)."""
+    # One pass keeps only names of any agent (100,000 pods: the name test comes
+    # first, it is the cheap one); each profile then looks at those few.
     names: list[tuple[str, ObjectRef]] = [
-        (w.ref.name, w.ref) for w in snapshot.workloads if w.ref.kind == "DaemonSet"
+        (w.ref.name, w.ref)
+        for w in snapshot.workloads
+        if w.ref.kind == "DaemonSet" and w.ref.name.startswith(_ALL_AGENTS)
     ]
-    names += [
-        (p.owner[1] if p.owner else p.name, p.ref) for p in snapshot.pods if not p.is_template
-    ]
-    # One pass keeps only names of any agent; each profile then looks at those few.
-    names = [(name, ref) for name, ref in names if name.startswith(_ALL_AGENTS)]
+    for p in snapshot.pods:
+        name = p.owner[1] if p.owner else p.ref.name
+        if name.startswith(_ALL_AGENTS) and p.template_of is None:
+            names.append((name, p.ref))
     for profile in KNOWN_CNIS:
         hits = tuple(ref for name, ref in names if name.startswith(profile.agents))
         if hits:

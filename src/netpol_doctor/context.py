@@ -432,9 +432,10 @@ def _cni_health(snapshot: Snapshot, cni: CniInfo, nodes: set[str]) -> list[Findi
                 )
             )
     for p in snapshot.pods:
-        if p.is_template or not (
-            (p.owner and p.owner[1].startswith(agents)) or p.name.startswith(agents)
-        ):
+        owner = p.owner  # the name tests first: they rule out nearly every pod, cheaply
+        if not ((owner and owner[1].startswith(agents)) or p.ref.name.startswith(agents)):
+            continue
+        if p.is_template:
             continue
         problems = []
         if "CrashLoopBackOff" in p.waiting_reasons:
