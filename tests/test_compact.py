@@ -420,3 +420,19 @@ def test_pack_reports_input_problems(tmp_path: Path) -> None:
 def test_every_snapshot_field_is_packed() -> None:
     """A field added to Snapshot must be added to the format (and so to FIELDS)."""
     assert set(FIELDS) == set(Snapshot.__dataclass_fields__)
+
+
+def test_fast_ipv4_is_ipaddress_own() -> None:
+    """compact._ipv4 skips IPv4Address.__init__: same value, hash, text and range error."""
+    from ipaddress import IPv4Address
+
+    from netpol_doctor.compact import _ipv4
+
+    for n in (0, 1, 0x0AF40305, 0xFFFFFFFF):
+        made, reference = _ipv4(n), IPv4Address(n)
+        assert type(made) is IPv4Address
+        assert made == reference and hash(made) == hash(reference)
+        assert str(made) == str(reference) and made.is_private == reference.is_private
+    for n in (-1, 0x100000000):
+        with pytest.raises(ValueError):
+            _ipv4(n)
