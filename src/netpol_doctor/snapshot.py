@@ -195,8 +195,8 @@ def _parsed_item(
     return ParsedItem(ParseResult(obj, kind, findings, rejected), origin)
 
 
-# A child sends each object as one flat tuple: a ParseResult pickled apart (a plain
-# dataclass: its __dict__, keys and all) cost a fifth of a pod's transfer.
+# A child sends each object as one flat tuple: a ParseResult pickled apart is a plain
+# dataclass's __dict__, keys and all, and one more object to rebuild per item.
 copyreg.pickle(
     ParsedItem,
     lambda p: (
