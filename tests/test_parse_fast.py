@@ -587,3 +587,19 @@ def test_mutated_repository_policies() -> None:
     ]
     assert len(sources) > 100
     _check_mutants(sources, _policy_change, 2000, seed=14)
+
+
+@pytest.mark.parametrize("address", ["10.0.0.7\x00", "\ud800"])
+def test_a_pod_ip_with_a_nul_or_a_lone_surrogate_is_no_address(address: str) -> None:
+    """inet_pton raises ValueError, not OSError, on these: the pod is still read, its
+    address reported and ignored, on both paths."""
+    raw = {
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "a"},
+        "status": {"podIP": address},
+    }
+    for fast in (True, False):
+        result = parse_object(copy.deepcopy(raw), Origin("p.yaml", 1, 1), "default", fast=fast)
+        assert result.obj is not None and result.obj.ips == ()
+        [finding] = result.findings
+        assert finding.field == "status.podIP" and "is not an IP address" in finding.message

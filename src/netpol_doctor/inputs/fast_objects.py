@@ -71,7 +71,7 @@ def parse_ip(text: str) -> IPAddress | None:
     zeros) and several times faster than ipaddress' own parser; node IPs repeat."""
     try:
         return IPv4Address(int.from_bytes(inet_pton(AF_INET, text), "big"))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate in the text
         pass
     try:
         return ip_address(text)
