@@ -173,7 +173,7 @@ def fast_pod(raw: dict[str, Any], ref: ObjectRef) -> Pod | None:
     reference parse_object built, namespace defaulted."""
     try:
         return _pod(raw, ref)
-    except Exception:  # _Unusual, or a surprise (inet_pton refusing a NUL character):
+    except Exception:  # _Unusual, or a surprise no test has shown yet:
         return None  # the reference path reads the object and says what is wrong
 
 
